@@ -1,0 +1,369 @@
+//! Layered configuration: `config/default.toml`, then `config/<APP_ENV>.toml`, then environment
+//! variables. Kept in one place so every knob, and its precedence, is visible at a glance.
+//!
+//! Environment variables: `APP_<SECTION>__<KEY>` sets any key (`APP_SERVER__PORT=9000`), and the
+//! conventional `DATABASE_URL`, `SMTP_URL` and `PORT` work on their own and win over everything.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The deployment profile, chosen by `APP_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Test,
+    Production,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Test => "test",
+            Profile::Production => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" | "local" => Ok(Profile::Development),
+            "test" => Ok(Profile::Test),
+            "production" | "prod" => Ok(Profile::Production),
+            other => Err(ConfigError::UnknownProfile(other.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("APP_ENV={0} is not a profile; use development, test or production")]
+    UnknownProfile(String),
+    #[error("configuration is invalid: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("the production profile refuses to start: {0}")]
+    UnsafeForProduction(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip_deserializing, default = "default_profile")]
+    pub profile: Profile,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub email: EmailSettings,
+    pub app: AppSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub json_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Where PostgreSQL is. `None` means "start a private cluster under `embedded_data_dir`".
+    pub url: Option<SecretString>,
+    pub embedded_data_dir: PathBuf,
+    pub embedded_database: String,
+    pub pool_max_size: usize,
+    pub pool_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    /// `smtp://host:port` (plain), `smtps://...` or `smtp://...?tls=required`. `None` writes `.eml`
+    /// files to `outbox_dir` instead.
+    pub smtp_url: Option<SecretString>,
+    pub outbox_dir: PathBuf,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppSettings {
+    pub frontend_url: String,
+    pub terms_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Secrets that ship in the repository's config files for development and tests. Production must
+/// never run with any of them.
+const DEVELOPMENT_SECRETS: &[&str] = &["development-only-jwt-secret-do-not-use-in-production"];
+
+impl Settings {
+    /// Loads settings from `APP_CONFIG_DIR` (default `config/`) and the process environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let dir = vars
+            .get("APP_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Settings::load_from(&dir, &vars)
+    }
+
+    /// Loads settings from `config_dir` with `vars` standing in for the environment, so that the
+    /// precedence rules can be tested without touching the process environment.
+    pub fn load_from(
+        config_dir: &Path,
+        vars: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let profile: Profile = vars
+            .get("APP_ENV")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(Profile::Development);
+
+        let mut figment = Figment::from(Toml::file_exact(config_dir.join("default.toml"))).merge(
+            Toml::file(config_dir.join(format!("{}.toml", profile.as_str()))),
+        );
+        for (key, value) in environment_overrides(vars) {
+            figment = figment.merge(Serialized::global(&key, value));
+        }
+
+        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.profile = profile;
+        if profile == Profile::Production {
+            settings.check_production_ready()?;
+        }
+        Ok(settings)
+    }
+
+    fn check_production_ready(&self) -> Result<(), ConfigError> {
+        let unsafe_for_production = |why: &str| Err(ConfigError::UnsafeForProduction(why.into()));
+        let secret = self.auth.jwt_secret.expose_secret();
+        if DEVELOPMENT_SECRETS.contains(&secret) {
+            return unsafe_for_production(
+                "auth.jwt_secret is the development secret; set APP_AUTH__JWT_SECRET",
+            );
+        }
+        if secret.len() < 32 {
+            return unsafe_for_production(
+                "auth.jwt_secret must be at least 32 bytes; set APP_AUTH__JWT_SECRET",
+            );
+        }
+        if self.database.url.is_none() {
+            return unsafe_for_production(
+                "DATABASE_URL is not set (the embedded database is for development only)",
+            );
+        }
+        if self.email.smtp_url.is_none() {
+            return unsafe_for_production(
+                "SMTP_URL is not set (file emails are for development only)",
+            );
+        }
+        Ok(())
+    }
+
+    /// `host:port` the HTTP server binds to.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+}
+
+/// Maps environment variables to configuration keys: `APP_A__B` → `a.b`, plus the conventional
+/// names. The conventional names come last so they win over an `APP_` spelling of the same key.
+fn environment_overrides(vars: &HashMap<String, String>) -> Vec<(String, figment::value::Value)> {
+    const CONVENTIONAL: &[(&str, &str)] = &[
+        ("DATABASE_URL", "database.url"),
+        ("SMTP_URL", "email.smtp_url"),
+        ("PORT", "server.port"),
+    ];
+    let mut prefixed: Vec<(String, figment::value::Value)> = vars
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix("APP_")?;
+            if rest == "ENV" || rest == "CONFIG_DIR" || value.is_empty() {
+                return None;
+            }
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            Some((key, parse_value(value)))
+        })
+        .collect();
+    // Stable order, so that the outcome never depends on HashMap iteration.
+    prefixed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (var, key) in CONVENTIONAL {
+        if let Some(value) = vars.get(*var).filter(|v| !v.is_empty()) {
+            prefixed.push(((*key).to_owned(), parse_value(value)));
+        }
+    }
+    prefixed
+}
+
+/// Environment values are strings; figment's lenient parse turns "8080" into a number, "true" into
+/// a bool and `[a, b]` into an array, as its own `Env` provider does.
+fn parse_value(raw: &str) -> figment::value::Value {
+    match raw.parse() {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_environment() {
+        let s = Settings::load_from(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(s.profile, Profile::Development);
+        assert_eq!(s.server.port, 8080);
+        assert!(s.database.url.is_none());
+        assert!(s.email.smtp_url.is_none());
+    }
+
+    #[test]
+    fn profile_file_overrides_default_file() {
+        let s = Settings::load_from(&repo_config(), &vars(&[("APP_ENV", "test")])).unwrap();
+        assert_eq!(s.profile, Profile::Test);
+        assert_eq!(s.server.workers, 1);
+        assert_eq!(s.database.pool_max_size, 4);
+        // Keys the profile does not mention keep the default.
+        assert_eq!(s.server.port, 8080);
+    }
+
+    #[test]
+    fn app_prefixed_variables_override_files() {
+        let s = Settings::load_from(
+            &repo_config(),
+            &vars(&[
+                ("APP_ENV", "test"),
+                ("APP_SERVER__PORT", "9001"),
+                ("APP_DATABASE__POOL_MAX_SIZE", "7"),
+                ("APP_APP__FRONTEND_URL", "https://example.test"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9001);
+        assert_eq!(s.database.pool_max_size, 7);
+        assert_eq!(s.app.frontend_url, "https://example.test");
+    }
+
+    #[test]
+    fn conventional_variables_win_over_app_prefixed_ones() {
+        let s = Settings::load_from(
+            &repo_config(),
+            &vars(&[
+                ("APP_SERVER__PORT", "9001"),
+                ("PORT", "9002"),
+                ("APP_DATABASE__URL", "postgres://a@h/one"),
+                ("DATABASE_URL", "postgres://a@h/two"),
+                ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9002);
+        assert_eq!(
+            s.database.url.unwrap().expose_secret(),
+            "postgres://a@h/two"
+        );
+        assert_eq!(
+            s.email.smtp_url.unwrap().expose_secret(),
+            "smtp://127.0.0.1:1025"
+        );
+    }
+
+    #[test]
+    fn unknown_profile_is_an_error() {
+        let err =
+            Settings::load_from(&repo_config(), &vars(&[("APP_ENV", "staging")])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownProfile(_)));
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_not_ignored() {
+        let err = Settings::load_from(&repo_config(), &vars(&[("PORT", "eighty")])).unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    const PRODUCTION_READY: &[(&str, &str)] = &[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://a@db/mynorfolk"),
+        ("SMTP_URL", "smtp://mail:1025"),
+        (
+            "APP_AUTH__JWT_SECRET",
+            "a-real-secret-with-more-than-32-bytes-of-entropy",
+        ),
+    ];
+
+    #[test]
+    fn production_starts_with_real_secrets() {
+        let s = Settings::load_from(&repo_config(), &vars(PRODUCTION_READY)).unwrap();
+        assert_eq!(s.profile, Profile::Production);
+        assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn production_refuses_development_secret_and_missing_services() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("APP_AUTH__JWT_SECRET", Some(DEVELOPMENT_SECRETS[0])),
+            ("APP_AUTH__JWT_SECRET", Some("short")),
+            ("APP_AUTH__JWT_SECRET", None),
+            ("DATABASE_URL", None),
+            ("SMTP_URL", None),
+        ];
+        for (name, value) in cases {
+            let mut env = vars(PRODUCTION_READY);
+            match value {
+                Some(v) => env.insert(name.to_string(), v.to_string()),
+                None => env.remove(*name),
+            };
+            let err = Settings::load_from(&repo_config(), &env).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::UnsafeForProduction(_)),
+                "{name}={value:?} should be refused, got {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Persistence: the connection pool, migrations and (in submodules) every query the service runs.
+//! Nothing outside this module writes SQL.
+
+pub mod embedded_postgres;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool::Runtime;
+use diesel::OptionalExtension;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Any fixed number works; it only has to be the same for every instance of the service.
+const MIGRATION_LOCK_KEY: i64 = 0x6d79_6e6f_7266_6f6c; // "mynorfol"
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    /// How long a request waits for a connection (and for one to be made) before it gets a 503.
+    pub timeout: Duration,
+    /// Every statement on a pooled connection is cancelled after this long.
+    pub statement_timeout: Duration,
+}
+
+/// Builds the pool. Connections are made lazily, so this succeeds even while the database is
+/// down; `/health/ready` reports that.
+pub fn build_pool(database_url: &str, options: &PoolOptions) -> anyhow::Result<DbPool> {
+    let statement_timeout_ms = options.statement_timeout.as_millis();
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!(
+                "SET application_name = 'mynorfolk'; SET statement_timeout = {statement_timeout_ms}; SET TIME ZONE 'UTC'"
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(database_url, config);
+    Pool::builder(manager)
+        .max_size(options.max_size)
+        .wait_timeout(Some(options.timeout))
+        .create_timeout(Some(options.timeout))
+        .recycle_timeout(Some(options.timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+/// Answers whether the database takes queries right now.
+pub async fn ping(pool: &DbPool) -> Result<(), anyhow::Error> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}
+
+/// Applies pending migrations. Safe when several instances start at once: they queue on a
+/// PostgreSQL advisory lock, and whoever comes second finds nothing left to do.
+pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
+    let conn = AsyncPgConnection::establish(database_url)
+        .await
+        .context("connecting to the database to migrate it")?;
+    // diesel's migration harness is synchronous: run it on a blocking thread through the wrapper.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = conn.into();
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK_KEY),
+            &mut conn,
+        )?;
+        let outcome = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.len())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<BigInt, _>(MIGRATION_LOCK_KEY),
+            &mut conn,
+        )?;
+        let applied = outcome?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        Ok(())
+    })
+    .await
+    .context("the migration task panicked")?
+}
+
+/// Creates `name` on the server behind `maintenance_url` unless it exists. Used for the embedded
+/// cluster, where the program owns the server.
+pub async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        #[allow(dead_code)]
+        exists: bool,
+    }
+    let mut conn = AsyncPgConnection::establish(maintenance_url).await?;
+    let found = diesel::sql_query("SELECT true AS exists FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .get_result::<Exists>(&mut conn)
+        .await
+        .optional()?;
+    if found.is_none() {
+        conn.batch_execute(&format!("CREATE DATABASE {}", quote_identifier(name)))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+    }
+    Ok(())
+}
+
+/// Quotes a PostgreSQL identifier (database names cannot be bound as parameters).
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Number of migrations compiled into this binary.
+pub fn embedded_migration_count() -> usize {
+    diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map(|m| m.len())
+        .unwrap_or_default()
+}

@@ -1,0 +1,189 @@
+//! Extractors that answer bad input with problem+json instead of actix's plain-text defaults.
+//!
+//! `Json<T>` reads a JSON body: wrong content type → 415, too large → 413, not JSON → 400,
+//! well-formed but wrong (unknown field, wrong type, missing field) → 422 naming the field.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::http::error::{ApiError, FieldError};
+
+/// The body size limit, registered as app data by `startup`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = is_json_content_type(req);
+        let limit = req
+            .app_data::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit(64 * 1024));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let bytes = body.await.map_err(|error| {
+                if error.as_response_error().status_code().as_u16() == 413 {
+                    ApiError::PayloadTooLarge { limit: limit.0 }
+                } else {
+                    ApiError::MalformedRequest("the request body could not be read".into())
+                }
+            })?;
+            parse_json(&bytes).map(Json)
+        })
+    }
+}
+
+fn is_json_content_type(req: &HttpRequest) -> bool {
+    let Ok(Some(mime)) = req.mime_type() else {
+        return false;
+    };
+    mime.type_() == mime::APPLICATION
+        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+}
+
+/// Parses a JSON document into `T`, classifying failures for the client.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            Category::Data => ApiError::Validation(vec![field_error(&path, &inner)]),
+            Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedRequest(format!(
+                "the body is not valid JSON: {}",
+                without_position(&inner)
+            )),
+        }
+    })?;
+    deserializer.end().map_err(|error| {
+        ApiError::MalformedRequest(format!(
+            "the body is not valid JSON: {}",
+            without_position(&error)
+        ))
+    })?;
+    Ok(value)
+}
+
+/// serde reports unknown and missing fields against the enclosing object; name the field itself.
+fn field_error(path: &str, error: &serde_json::Error) -> FieldError {
+    let message = without_position(error);
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, path) {
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) if !parent.ends_with(name) => format!("{parent}.{name}"),
+        _ if path == "." => String::new(),
+        _ => path.to_owned(),
+    };
+    let message = if message.starts_with("unknown field") {
+        "is not an accepted field".to_owned()
+    } else if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else {
+        message
+    };
+    FieldError::new(field, message)
+}
+
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn fields(result: Result<Outer, ApiError>) -> Vec<FieldError> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_named() {
+        let errors = fields(parse_json(
+            br#"{"name":"a","inner":{"count":1},"phone":"1"}"#,
+        ));
+        assert_eq!(
+            errors,
+            vec![FieldError::new("phone", "is not an accepted field")]
+        );
+    }
+
+    #[test]
+    fn unknown_nested_field_has_its_path() {
+        let errors = fields(parse_json(br#"{"name":"a","inner":{"count":1,"x":2}}"#));
+        assert_eq!(errors[0].field, "inner.x");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let errors = fields(parse_json(br#"{"inner":{"count":1}}"#));
+        assert_eq!(errors, vec![FieldError::new("name", "is required")]);
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_field() {
+        let errors = fields(parse_json(br#"{"name":"a","inner":{"count":"many"}}"#));
+        assert_eq!(errors[0].field, "inner.count");
+        assert!(
+            errors[0].message.contains("invalid type"),
+            "{:?}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_requests() {
+        for body in [
+            &b"{"[..],
+            b"not json",
+            b"{\"name\":\"a\",\"inner\":{\"count\":1}} trailing",
+            b"",
+        ] {
+            let result: Result<Outer, _> = parse_json(body);
+            assert!(
+                matches!(result, Err(ApiError::MalformedRequest(_))),
+                "{body:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::{self, DbPool};
+use crate::http::ApiError;
+use crate::http::error::Problem;
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok` for liveness, `ready` when the database answers.
+    pub status: &'static str,
+}
+
+/// Liveness: the process is up and serving HTTP. Never touches the database.
+#[utoipa::path(tag = "operational", responses((status = 200, body = HealthStatus)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus { status: "ok" })
+}
+
+/// Readiness: 200 when the database answers a query, else 503 (and 200 again once it is back).
+#[utoipa::path(
+    tag = "operational",
+    responses(
+        (status = 200, body = HealthStatus),
+        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
+    db::ping(&pool).await.map_err(ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok().json(HealthStatus { status: "ready" }))
+}

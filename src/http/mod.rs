@@ -1,0 +1,11 @@
+//! The HTTP layer: one routing function, thin handlers, the extractors that turn requests into
+//! typed input, middleware, and the error type every handler returns.
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+
+pub use error::ApiError;

@@ -1,0 +1,36 @@
+//! Every path of the API, in one place.
+//!
+//! Register handlers with `.service(handler)` only: that is how each route lands in the OpenAPI
+//! document (`utoipa_actix_web` collects the handler's `#[utoipa::path]`); `.route()` would serve a
+//! path the document does not list.
+
+use actix_web::App;
+use actix_web::dev::{ServiceFactory, ServiceRequest};
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, UtoipaApp};
+
+use crate::http::handlers::{docs, health};
+use crate::http::openapi::ApiDoc;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::health)
+        .service(health::ready)
+        .service(docs::openapi_json)
+        .service(docs::docs);
+}
+
+/// Wraps an `App` so that routes registered through it are collected into the OpenAPI document.
+pub fn documented<T>(app: App<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+}
+
+/// The complete OpenAPI document, without starting a server (for `mynorfolk openapi`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented(App::new()).split_for_parts().1
+}

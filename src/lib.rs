@@ -1,0 +1,14 @@
+//! MyNorfolk: the backend behind the Norfolk County Council resident account.
+//!
+//! Layout: `http` (routes, thin handlers, extractors, errors), `db` (pool, migrations, queries,
+//! the embedded PostgreSQL launcher), `email` (transports), `configuration`, `telemetry`, and
+//! `startup` which wires them together. `cli` is what the binary runs.
+
+pub mod cli;
+pub mod configuration;
+pub mod db;
+pub mod email;
+pub mod http;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

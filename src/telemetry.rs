@@ -1,0 +1,81 @@
+//! Logging and request tracing. One place decides what a log line may contain: ids, routes,
+//! statuses and timings — never names, emails, tokens, query strings, client IPs or bodies.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage};
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+use tracing_subscriber::EnvFilter;
+
+use crate::configuration::{LogFormat, LogSettings};
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured filter.
+/// Calling it twice (as tests do) is harmless: the second call keeps the first subscriber.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(settings.filter.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+/// Root span of every request. Unlike tracing-actix-web's default it records the matched route
+/// pattern (`/api/v1/applications/{id}`) instead of the raw target, so no query string or path
+/// value — which may be personal data — reaches the logs, and it leaves out the client IP and
+/// user agent for the same reason.
+pub struct PrivacyRootSpan;
+
+struct RequestStart(Instant);
+
+impl RootSpanBuilder for PrivacyRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        request
+            .extensions_mut()
+            .insert(RequestStart(Instant::now()));
+        tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %request.method(),
+            route = %request.match_pattern().unwrap_or_else(|| "(unmatched)".into()),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let _entered = span.enter();
+        match outcome {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                span.record("status", status);
+                let elapsed_ms = response
+                    .request()
+                    .extensions()
+                    .get::<RequestStart>()
+                    .map(|start| start.0.elapsed().as_secs_f64() * 1000.0)
+                    .unwrap_or_default();
+                if status >= 500 {
+                    tracing::error!(elapsed_ms, "request failed");
+                } else {
+                    tracing::info!(elapsed_ms, "request completed");
+                }
+            }
+            Err(error) => {
+                let status = error.as_response_error().status_code().as_u16();
+                span.record("status", status);
+                tracing::error!("request failed before a response was built");
+            }
+        }
+    }
+}

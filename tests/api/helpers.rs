@@ -1,0 +1,271 @@
+//! The black-box harness: a real PostgreSQL, the real app on a random port, an HTTP client.
+//!
+//! With `DATABASE_URL` set, tests use that server; otherwise one private cluster is started for
+//! the whole test run by the same launcher as `mynorfolk serve`. A template database is migrated
+//! once per run and every test gets its own copy (`CREATE DATABASE … TEMPLATE`), dropped when the
+//! test ends.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use mynorfolk::configuration::Settings;
+use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
+use mynorfolk::db::{self, quote_identifier};
+use mynorfolk::startup::Application;
+use tokio::sync::OnceCell;
+
+/// A PostgreSQL server for this test run and its migrated template database.
+pub struct TestDatabaseServer {
+    /// `postgres://…/` without a database name.
+    base_url: String,
+    template: String,
+}
+
+impl TestDatabaseServer {
+    pub fn url(&self, database: &str) -> String {
+        format!("{}{database}", self.base_url)
+    }
+
+    pub fn admin_url(&self) -> String {
+        self.url("postgres")
+    }
+}
+
+static SERVER: OnceCell<TestDatabaseServer> = OnceCell::const_new();
+
+pub async fn database_server() -> &'static TestDatabaseServer {
+    SERVER
+        .get_or_init(|| async {
+            let base_url = match std::env::var("DATABASE_URL") {
+                Ok(url) => server_base(&url),
+                Err(_) => tokio::task::spawn_blocking(start_private_cluster)
+                    .await
+                    .expect("cluster thread"),
+            };
+            let template = format!("mynorfolk_template_{}", std::process::id());
+            let server = TestDatabaseServer { base_url, template };
+            let mut admin = AsyncPgConnection::establish(&server.admin_url())
+                .await
+                .expect("connecting to the test PostgreSQL server");
+            let name = quote_identifier(&server.template);
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                admin
+                    .batch_execute(&sql)
+                    .await
+                    .expect("creating the template database");
+            }
+            db::run_migrations(&server.url(&server.template))
+                .await
+                .expect("migrating the template database");
+            server
+        })
+        .await
+}
+
+/// `postgres://u:p@h:5432/db?x` → `postgres://u:p@h:5432/`.
+fn server_base(url: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("DATABASE_URL is a URL");
+    parsed.set_path("/");
+    parsed.set_query(None);
+    parsed.to_string()
+}
+
+/// Starts the private cluster on a thread that lives as long as the test process: the cluster is
+/// told to stop (`--pdeathsig`) when that thread — that is, the process — ends.
+fn start_private_cluster() -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("test-postgres".into())
+        .spawn(move || {
+            sweep_stale_clusters();
+            let dir = cluster_dir(std::process::id());
+            let _ = std::fs::remove_dir_all(&dir);
+            match EmbeddedPostgres::start(&dir.join("data"), Durability::Throwaway) {
+                Ok(cluster) => {
+                    sender.send(Ok(cluster.url(""))).unwrap();
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(error) => sender.send(Err(format!("{error:#}"))).unwrap(),
+            }
+        })
+        .expect("spawning the cluster thread");
+    receiver
+        .recv()
+        .expect("cluster thread")
+        .unwrap_or_else(|error| panic!("starting the test PostgreSQL cluster: {error}"))
+}
+
+fn cluster_dir(pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("mynorfolk-test-pg-{pid}"))
+}
+
+/// Removes clusters left by earlier test runs whose process is gone.
+fn sweep_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("mynorfolk-test-pg-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Settings for a test application: the `test` profile, port 0, emails to a folder of its own.
+pub fn test_settings(email_dir: &Path) -> Settings {
+    let vars = HashMap::from([("APP_ENV".to_owned(), "test".to_owned())]);
+    let mut settings = Settings::load_from(&config_dir(), &vars).expect("test settings");
+    settings.server.port = 0;
+    settings.server.host = "127.0.0.1".into();
+    settings.database.migrate_on_start = false;
+    settings.email.smtp_url = None;
+    settings.email.outbox_dir = email_dir.to_path_buf();
+    settings
+}
+
+pub fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// A running application with a database of its own.
+#[allow(dead_code)] // email_dir is read by the account tests
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_name: String,
+    /// Where this app writes its emails (kept alive for the app's lifetime).
+    pub email_dir: tempfile::TempDir,
+    admin_url: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after letting the test adjust its settings.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let server = database_server().await;
+    let db_name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = AsyncPgConnection::establish(&server.admin_url())
+        .await
+        .expect("admin connection");
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_identifier(&db_name),
+            quote_identifier(&server.template)
+        ))
+        .await
+        .expect("creating the test database");
+
+    let email_dir = tempfile::tempdir().expect("email folder");
+    let mut settings = test_settings(email_dir.path());
+    customise(&mut settings);
+    let db_url = server.url(&db_name);
+    let app = Application::build(settings, &db_url)
+        .await
+        .expect("building the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db_name,
+        email_dir,
+        admin_url: server.admin_url(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// Runs SQL on the server's maintenance database (to make this test's database unreachable,
+    /// for example).
+    pub async fn admin_sql(&self, sql: &str) {
+        let mut admin = AsyncPgConnection::establish(&self.admin_url).await.unwrap();
+        admin.batch_execute(sql).await.unwrap();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_identifier(&self.db_name)
+        );
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin.batch_execute(&sql).await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test database: {error}");
+        }
+    }
+}
+
+/// Asserts a response is problem+json with `status` and the given code, and returns its body.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = response.json().await.expect("problem body");
+    assert_eq!(body["status"], status);
+    assert_eq!(
+        body["type"],
+        format!("{}{code}", mynorfolk::http::error::PROBLEM_TYPE_BASE),
+        "{body}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the real app over HTTP against a real PostgreSQL. One binary, so the private
+//! cluster and the migrated template are made once for the whole run.
+
+mod embedded;
+mod errors;
+mod health;
+mod helpers;
+mod migrations;
+mod openapi;
