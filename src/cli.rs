@@ -31,6 +31,35 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Council staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Retention of personal data.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff or admin account. The password is read from standard input.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["staff", "admin"])]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Apply the retention periods now (the server also does this every hour).
+    Run,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -63,6 +92,17 @@ pub fn run() -> anyhow::Result<()> {
                 ));
                 Ok(())
             }
+            Command::Staff {
+                command: StaffCommand::Create { name, email, role },
+            } => create_staff(&settings, &database, &name, &email, &role).await,
+            Command::Retention {
+                command: RetentionCommand::Run,
+            } => {
+                let pool = db::build_pool(&database.url, &pool_options(&settings))?;
+                let report = crate::retention::sweep(&pool, &settings.app).await?;
+                announce(&format!("retention sweep done: {report:?}"));
+                Ok(())
+            }
             Command::Openapi => unreachable!("handled above"),
         }
     });
@@ -83,6 +123,51 @@ async fn serve(settings: Settings, database: &Database) -> anyhow::Result<()> {
     app.run_until_stopped().await?;
     announce("MyNorfolk API stopped");
     Ok(())
+}
+
+async fn create_staff(
+    settings: &Settings,
+    database: &Database,
+    name: &str,
+    email: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    use crate::domain::account::{AccountName, EmailAddress, Password, Role};
+    db::run_migrations(&database.url).await?;
+    let name = AccountName::parse(name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let role = Role::parse(role).context("--role must be staff or admin")?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = Password::parse(line.trim_end_matches(['\r', '\n']))
+        .map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let hasher = crate::auth::password::PasswordHasher::new(settings.auth.hash_cost, 1)?;
+    let hash = hasher.hash(password.expose()).await?;
+    let pool = db::build_pool(&database.url, &pool_options(settings))?;
+    let mut conn = pool.get().await?;
+    let actor = crate::db::audit::Actor::system();
+    let id = crate::accounts::create_staff(
+        &mut conn,
+        &settings.app,
+        &actor,
+        &name,
+        &email,
+        role,
+        Some(&hash),
+    )
+    .await?;
+    announce(&format!("created {} account {id}", role.as_str()));
+    Ok(())
+}
+
+/// A small pool for one-off commands.
+fn pool_options(settings: &Settings) -> db::PoolOptions {
+    db::PoolOptions {
+        max_size: 2,
+        ..db::PoolOptions::from_settings(&settings.database)
+    }
 }
 
 /// A line for the person who started the program. A closed stdout must not crash a shutdown.

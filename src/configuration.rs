@@ -62,6 +62,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub app: AppSettings,
     pub auth: AuthSettings,
+    pub limits: LimitSettings,
     pub log: LogSettings,
 }
 
@@ -98,12 +99,21 @@ pub struct EmailSettings {
     pub smtp_url: Option<SecretString>,
     pub outbox_dir: PathBuf,
     pub from: String,
+    /// How often the delivery worker looks for due emails when idle.
+    pub poll_interval_ms: u64,
+    /// First retry delay after a failed send; doubles each attempt.
+    pub retry_base_ms: u64,
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppSettings {
     pub frontend_url: String,
     pub terms_version: String,
+    /// Accounts whose email is never verified are deleted after this many days.
+    pub unverified_account_retention_days: i64,
+    /// How often the background retention sweep runs.
+    pub retention_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +122,22 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: i64,
+    pub hash_cost: crate::auth::password::HashCost,
+    /// Password hashes computed at once (each takes `hash_cost.memory_kib` of memory).
+    pub hash_max_concurrent: usize,
+}
+
+/// Per-client-IP limits (requests per minute) and the failed sign-in back-off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub sign_up_per_minute: u32,
+    pub sign_in_per_minute: u32,
+    pub password_reset_per_minute: u32,
+    /// Failed sign-ins for one email address before each further failure locks it for a while.
+    pub failed_sign_ins_before_backoff: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,11 +4,16 @@
 //! the embedded PostgreSQL launcher), `email` (transports), `configuration`, `telemetry`, and
 //! `startup` which wires them together. `cli` is what the binary runs.
 
+pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod db;
+pub mod domain;
 pub mod email;
 pub mod http;
+pub mod retention;
 pub mod schema;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

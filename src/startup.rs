@@ -11,19 +11,24 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
 use crate::configuration::Settings;
 use crate::db::{self, DbPool, PoolOptions};
-use crate::email::Mailer;
+use crate::email::worker::DeliveryOptions;
+use crate::email::{self, Mailer};
 use crate::http::ApiError;
 use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
+use crate::retention;
+use crate::state::{AppState, Throttles};
 use crate::telemetry::PrivacyRootSpan;
 
 pub struct Application {
     port: u16,
     server: Server,
-    pool: DbPool,
+    state: web::Data<AppState>,
     mailer: Mailer,
 }
 
@@ -35,21 +40,28 @@ impl Application {
         }
         let pool = db::build_pool(
             database_url,
-            &PoolOptions {
-                max_size: settings.database.pool_max_size,
-                timeout: Duration::from_millis(settings.database.pool_timeout_ms),
-                statement_timeout: Duration::from_millis(settings.database.statement_timeout_ms),
-            },
+            &PoolOptions::from_settings(&settings.database),
         )?;
         let mailer = Mailer::from_settings(&settings.email)?;
         let address = settings.bind_address();
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
-        let server = http_server(listener, settings, pool.clone())?;
+        let hash_threads = match settings.auth.hash_max_concurrent {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let state = web::Data::new(AppState {
+            hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
+            jwt: JwtKeys::from_settings(&settings.auth),
+            throttles: Throttles::from_settings(&settings.limits),
+            pool,
+            settings,
+        });
+        let server = http_server(listener, state.clone())?;
         Ok(Application {
             port,
             server,
-            pool,
+            state,
             mailer,
         })
     }
@@ -59,7 +71,7 @@ impl Application {
     }
 
     pub fn pool(&self) -> &DbPool {
-        &self.pool
+        &self.state.pool
     }
 
     pub fn mailer(&self) -> &Mailer {
@@ -67,12 +79,39 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The email worker and the retention sweep run alongside and stop with the server.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let settings = &self.state.settings;
+        let delivery = email::worker::run(
+            self.state.pool.clone(),
+            self.mailer.clone(),
+            DeliveryOptions {
+                from: settings
+                    .email
+                    .from
+                    .parse()
+                    .context("email.from is not a mailbox")?,
+                poll_interval: Duration::from_millis(settings.email.poll_interval_ms),
+                retry_base: Duration::from_millis(settings.email.retry_base_ms),
+                max_attempts: settings.email.max_attempts,
+            },
+        );
+        let retention = retention::run_periodically(
+            self.state.pool.clone(),
+            settings.app.clone(),
+            Duration::from_secs(settings.app.retention_interval_secs),
+        );
+        tokio::select! {
+            outcome = self.server => outcome?,
+            () = delivery => {}
+            () = retention => {}
+        }
+        Ok(())
     }
 }
 
-fn http_server(listener: TcpListener, settings: Settings, pool: DbPool) -> anyhow::Result<Server> {
+fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let settings = &state.settings;
     let workers = match settings.server.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -80,16 +119,13 @@ fn http_server(listener: TcpListener, settings: Settings, pool: DbPool) -> anyho
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
     let body_limit = settings.server.json_limit_bytes;
     let origins = settings.server.cors_allowed_origins.clone();
-    let pool = web::Data::new(pool);
-    let settings = web::Data::new(settings);
     let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(
         &routes::openapi_document(),
     )?));
 
     let server = HttpServer::new(move || {
         let (app, _) = routes::documented(App::new()).split_for_parts();
-        app.app_data(pool.clone())
-            .app_data(settings.clone())
+        app.app_data(state.clone())
             .app_data(openapi_json.clone())
             .app_data(BodyLimit(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))

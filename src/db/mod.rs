@@ -1,7 +1,11 @@
 //! Persistence: the connection pool, migrations and (in submodules) every query the service runs.
 //! Nothing outside this module writes SQL.
 
+pub mod accounts;
+pub mod audit;
 pub mod embedded_postgres;
+pub mod outbox;
+pub mod sessions;
 
 use std::time::Duration;
 
@@ -30,6 +34,16 @@ pub struct PoolOptions {
     pub timeout: Duration,
     /// Every statement on a pooled connection is cancelled after this long.
     pub statement_timeout: Duration,
+}
+
+impl PoolOptions {
+    pub fn from_settings(settings: &crate::configuration::DatabaseSettings) -> PoolOptions {
+        PoolOptions {
+            max_size: settings.pool_max_size,
+            timeout: Duration::from_millis(settings.pool_timeout_ms),
+            statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
+        }
+    }
 }
 
 /// Builds the pool. Connections are made lazily, so this succeeds even while the database is

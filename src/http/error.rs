@@ -220,6 +220,18 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::domain::validation::ValidationErrors> for ApiError {
+    fn from(errors: crate::domain::validation::ValidationErrors) -> Self {
+        ApiError::Validation(
+            errors
+                .0
+                .into_iter()
+                .map(|p| FieldError::new(p.field, p.message))
+                .collect(),
+        )
+    }
+}
+
 impl From<crate::db::PoolError> for ApiError {
     fn from(error: crate::db::PoolError) -> Self {
         ApiError::Unavailable(error.into())

@@ -1,6 +1,7 @@
 //! The HTTP layer: one routing function, thin handlers, the extractors that turn requests into
 //! typed input, middleware, and the error type every handler returns.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -16,6 +16,10 @@ use crate::http::error::{FieldError, Problem};
     ),
     tags(
         (name = "operational", description = "Health, readiness and documentation"),
+        (name = "accounts", description = "Sign-up, email verification, password reset"),
+        (name = "sessions", description = "Signing in and out; access and refresh tokens"),
+        (name = "me", description = "The signed-in resident's own account"),
+        (name = "admin", description = "Council staff (roles staff, admin)"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth)

@@ -10,14 +10,31 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
-use crate::http::handlers::{docs, health};
+use crate::http::handlers::{accounts, admin, docs, health, me, sessions};
 use crate::http::openapi::ApiDoc;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::health)
         .service(health::ready)
         .service(docs::openapi_json)
-        .service(docs::docs);
+        .service(docs::docs)
+        // Accounts and sessions
+        .service(accounts::sign_up)
+        .service(accounts::verify_email)
+        .service(accounts::request_password_reset)
+        .service(accounts::confirm_password_reset)
+        .service(sessions::sign_in)
+        .service(sessions::refresh_session)
+        .service(sessions::sign_out)
+        .service(me::get_me)
+        .service(me::update_me)
+        .service(me::change_email)
+        .service(me::get_preferences)
+        .service(me::put_preferences)
+        .service(me::list_sessions)
+        .service(me::revoke_session)
+        // Council staff
+        .service(admin::create);
 }
 
 /// Wraps an `App` so that routes registered through it are collected into the OpenAPI document.

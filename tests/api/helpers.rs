@@ -142,11 +142,12 @@ pub fn config_dir() -> PathBuf {
 }
 
 /// A running application with a database of its own.
-#[allow(dead_code)] // email_dir is read by the account tests
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_name: String,
+    pub db_url: String,
+    pub settings: Settings,
     /// Where this app writes its emails (kept alive for the app's lifetime).
     pub email_dir: tempfile::TempDir,
     admin_url: String,
@@ -176,7 +177,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(email_dir.path());
     customise(&mut settings);
     let db_url = server.url(&db_name);
-    let app = Application::build(settings, &db_url)
+    let app = Application::build(settings.clone(), &db_url)
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -189,6 +190,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         db_name,
+        db_url,
+        settings,
         email_dir,
         admin_url: server.admin_url(),
     }
@@ -268,4 +271,225 @@ pub async fn assert_problem(
         "{body}"
     );
     body
+}
+
+/// An email as delivered (read back from the `.eml` file the app wrote).
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Email {
+    /// The `token` query parameter of the first link in the body.
+    pub fn token(&self) -> String {
+        let start = self.body.find("token=").expect("a link with a token") + "token=".len();
+        self.body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+}
+
+fn parse_eml(text: &str) -> Email {
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers and body");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let to = header("To");
+    let to = to.rsplit_once('<').map_or(to.clone(), |(_, rest)| {
+        rest.trim_end_matches('>').to_owned()
+    });
+    let body = match header("Content-Transfer-Encoding").as_str() {
+        "base64" => {
+            use base64::Engine;
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .expect("base64 body");
+            String::from_utf8(bytes).expect("utf-8 body")
+        }
+        "quoted-printable" => decode_quoted_printable(body),
+        _ => body.to_owned(),
+    };
+    Email {
+        to,
+        subject: header("Subject"),
+        body: body.replace("\r\n", "\n"),
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "");
+    let mut bytes = Vec::with_capacity(joined.len());
+    let mut rest = joined.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'=' && tail.len() >= 2 {
+            let hex = std::str::from_utf8(&tail[..2]).unwrap();
+            bytes.push(u8::from_str_radix(hex, 16).expect("=XX escape"));
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).expect("utf-8 body")
+}
+
+impl TestApp {
+    /// Every email delivered so far.
+    pub fn emails(&self) -> Vec<Email> {
+        std::fs::read_dir(self.email_dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| parse_eml(&std::fs::read_to_string(e.path()).unwrap()))
+            .collect()
+    }
+
+    /// Emails to `to` whose subject contains `subject`.
+    pub fn emails_to(&self, to: &str, subject: &str) -> Vec<Email> {
+        self.emails()
+            .into_iter()
+            .filter(|e| e.to.eq_ignore_ascii_case(to) && e.subject.contains(subject))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `count` such emails have been delivered, and returns the last.
+    pub async fn wait_for_email(&self, to: &str, subject: &str, count: usize) -> Email {
+        for _ in 0..200 {
+            let found = self.emails_to(to, subject);
+            if found.len() >= count {
+                return found.last().unwrap().clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no email '{subject}' #{count} to {to}; delivered: {:?}",
+            self.emails()
+        );
+    }
+
+    /// A connection to this test's database, for checks an HTTP client cannot make.
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db_url).await.unwrap()
+    }
+
+    /// Runs SQL on this test's database (to age a token, for example).
+    pub async fn sql(&self, sql: &str) {
+        self.db().await.batch_execute(sql).await.unwrap();
+    }
+
+    /// Number of rows in `table` (of this test's database).
+    pub async fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db().await;
+        let row: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        row.n
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/accounts",
+            &serde_json::json!({"name": name, "email": email, "password": password, "accept_terms": true}),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/sessions",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs up, follows the verification email, signs in; returns the token pair.
+    pub async fn verified_resident(&self, email: &str) -> Tokens {
+        assert_eq!(
+            self.sign_up("Test Resident", email, PASSWORD)
+                .await
+                .status(),
+            202
+        );
+        let verification = self.wait_for_email(email, "Confirm your email", 1).await;
+        let verified = self
+            .post_json(
+                "/api/v1/accounts/verify",
+                &serde_json::json!({"token": verification.token()}),
+            )
+            .await;
+        assert_eq!(verified.status(), 200);
+        self.sign_in_ok(email, PASSWORD).await
+    }
+
+    pub async fn sign_in_ok(&self, email: &str, password: &str) -> Tokens {
+        let response = self.sign_in(email, password).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Creates a staff or admin account directly (as `mynorfolk staff create` does) and signs it in.
+    pub async fn staff(&self, email: &str, role: mynorfolk::domain::account::Role) -> Tokens {
+        use mynorfolk::domain::account::{AccountName, EmailAddress};
+        let hasher =
+            mynorfolk::auth::password::PasswordHasher::new(self.settings.auth.hash_cost, 1)
+                .unwrap();
+        let hash = hasher.hash(PASSWORD).await.unwrap();
+        let mut conn = self.db().await;
+        mynorfolk::accounts::create_staff(
+            &mut conn,
+            &self.settings.app,
+            &mynorfolk::db::audit::Actor::system(),
+            &AccountName::parse("Council Officer").unwrap(),
+            &EmailAddress::parse(email).unwrap(),
+            role,
+            Some(&hash),
+        )
+        .await
+        .unwrap();
+        self.sign_in_ok(email, PASSWORD).await
+    }
+}
+
+pub const PASSWORD: &str = "a long enough passphrase";
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
 }

@@ -1,9 +1,12 @@
 //! Black-box tests: the real app over HTTP against a real PostgreSQL. One binary, so the private
 //! cluster and the migrated template are made once for the whole run.
 
+mod accounts;
 mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod me;
 mod migrations;
 mod openapi;
+mod sessions;

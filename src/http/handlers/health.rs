@@ -4,9 +4,10 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, DbPool};
+use crate::db;
 use crate::http::ApiError;
 use crate::http::error::Problem;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthStatus {
@@ -30,7 +31,7 @@ pub async fn health() -> HttpResponse {
     )
 )]
 #[get("/health/ready")]
-pub async fn ready(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
-    db::ping(&pool).await.map_err(ApiError::Unavailable)?;
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    db::ping(&state.pool).await.map_err(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(HealthStatus { status: "ready" }))
 }

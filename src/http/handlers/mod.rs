@@ -1,5 +1,30 @@
 //! Request handlers, one module per area of the contract. Handlers parse, call the domain and
 //! persistence layers, and shape the response — nothing more.
 
+pub mod accounts;
+pub mod admin;
 pub mod docs;
 pub mod health;
+pub mod me;
+pub mod sessions;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::HttpRequest;
+
+use crate::auth::throttle::{RateLimiter, retry_after_secs};
+use crate::http::ApiError;
+
+/// Counts a request against a per-client-IP limit; 429 with `Retry-After` when over it.
+pub(crate) fn throttle(limiter: &RateLimiter<IpAddr>, req: &HttpRequest) -> Result<(), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|addr| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    limiter
+        .check(&ip, Instant::now())
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after_secs: retry_after_secs(wait),
+        })
+}

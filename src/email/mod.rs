@@ -1,6 +1,9 @@
 //! Email delivery behind one type with swappable transports: SMTP when `SMTP_URL` is set, else
 //! `.eml` files in a local folder (development and tests read what was "sent" from there).
 
+pub mod templates;
+pub mod worker;
+
 use std::path::PathBuf;
 
 use anyhow::Context;

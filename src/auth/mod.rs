@@ -1,0 +1,7 @@
+//! Authentication building blocks with no HTTP in them: password hashing on a bounded pool,
+//! access tokens (JWT), opaque single-use tokens, and throttles against guessing.
+
+pub mod jwt;
+pub mod password;
+pub mod throttle;
+pub mod tokens;

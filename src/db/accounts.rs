@@ -1,0 +1,260 @@
+//! Accounts and their one-time email tokens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{account_tokens, accounts};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub role: String,
+    pub lawful_basis: String,
+    pub terms_version: String,
+    pub terms_accepted_at: DateTime<Utc>,
+    pub status_update_emails: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = accounts)]
+pub struct NewAccountRow<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub role: &'a str,
+    pub terms_version: &'a str,
+    pub terms_accepted_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts the account unless the address is taken; `None` when it is (also under a race).
+pub async fn insert_if_new(
+    conn: &mut AsyncPgConnection,
+    row: &NewAccountRow<'_>,
+) -> QueryResult<Option<Uuid>> {
+    diesel::insert_into(accounts::table)
+        .values(row)
+        .on_conflict(accounts::email_normalized)
+        .do_nothing()
+        .returning(accounts::id)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Account> {
+    accounts::table
+        .find(id)
+        .select(Account::as_select())
+        .first(conn)
+        .await
+}
+
+pub async fn find_by_email(
+    conn: &mut AsyncPgConnection,
+    normalized: &str,
+) -> QueryResult<Option<Account>> {
+    accounts::table
+        .filter(accounts::email_normalized.eq(normalized))
+        .select(Account::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::email_verified_at.eq(diesel::dsl::now),
+            accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .filter(accounts::email_verified_at.is_null())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<Account> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::name.eq(name),
+            accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Account::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    hash: &str,
+) -> QueryResult<()> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::password_hash.eq(hash),
+            accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_status_update_emails(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    on: bool,
+) -> QueryResult<()> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::status_update_emails.eq(on),
+            accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the account to a new address; `false` when another account holds it by now.
+pub async fn set_email(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    email: &str,
+    normalized: &str,
+) -> QueryResult<bool> {
+    let taken: bool = diesel::select(diesel::dsl::exists(
+        accounts::table
+            .filter(accounts::email_normalized.eq(normalized))
+            .filter(accounts::id.ne(id)),
+    ))
+    .get_result(conn)
+    .await?;
+    if taken {
+        return Ok(false);
+    }
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::email.eq(email),
+            accounts::email_normalized.eq(normalized),
+            accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// Deletes accounts that were never verified and are older than `cutoff` (with everything that
+/// hangs off them, by cascade). Returns how many went.
+pub async fn delete_unverified_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> QueryResult<usize> {
+    let ids: Vec<Uuid> = accounts::table
+        .filter(accounts::email_verified_at.is_null())
+        .filter(accounts::created_at.lt(cutoff))
+        .filter(accounts::role.eq("resident"))
+        .select(accounts::id)
+        .limit(batch)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    diesel::delete(accounts::table.filter(accounts::id.eq_any(&ids)))
+        .execute(conn)
+        .await
+}
+
+/// What a one-time email token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+    ChangeEmail,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "verify_email",
+            TokenPurpose::ResetPassword => "reset_password",
+            TokenPurpose::ChangeEmail => "change_email",
+        }
+    }
+}
+
+pub async fn insert_token(
+    conn: &mut AsyncPgConnection,
+    digest: &[u8],
+    account_id: Uuid,
+    purpose: TokenPurpose,
+    new_email: Option<&str>,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(account_tokens::table)
+        .values((
+            account_tokens::token_hash.eq(digest),
+            account_tokens::account_id.eq(account_id),
+            account_tokens::purpose.eq(purpose.as_str()),
+            account_tokens::new_email.eq(new_email),
+            account_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A token that was just spent.
+#[derive(Debug, Queryable)]
+pub struct SpentToken {
+    pub account_id: Uuid,
+    pub purpose: String,
+    pub new_email: Option<String>,
+}
+
+/// Spends a live token of one of `purposes` in a single statement, so it can be used once only.
+pub async fn spend_token(
+    conn: &mut AsyncPgConnection,
+    digest: &[u8],
+    purposes: &[TokenPurpose],
+) -> QueryResult<Option<SpentToken>> {
+    let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    diesel::update(account_tokens::table.find(digest))
+        .filter(account_tokens::used_at.is_null())
+        .filter(account_tokens::expires_at.gt(diesel::dsl::now))
+        .filter(account_tokens::purpose.eq_any(purposes))
+        .set(account_tokens::used_at.eq(diesel::dsl::now))
+        .returning((
+            account_tokens::account_id,
+            account_tokens::purpose,
+            account_tokens::new_email,
+        ))
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Deletes tokens that can no longer be used (expired or spent) before `cutoff`.
+pub async fn delete_dead_tokens(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::delete(
+        account_tokens::table.filter(
+            account_tokens::expires_at
+                .lt(cutoff)
+                .or(account_tokens::used_at.lt(cutoff)),
+        ),
+    )
+    .execute(conn)
+    .await
+}

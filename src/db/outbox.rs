@@ -1,0 +1,94 @@
+//! The email outbox: rows written in the caller's transaction, claimed by the delivery worker
+//! with `FOR UPDATE SKIP LOCKED` so several instances never send the same email twice.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::email::templates::Template;
+use crate::schema::email_outbox;
+
+/// Queues `template` for `to`, in the caller's transaction.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    account_id: Option<Uuid>,
+    to: &str,
+    template: &Template,
+) -> QueryResult<()> {
+    let (subject, body) = template.render();
+    diesel::insert_into(email_outbox::table)
+        .values((
+            email_outbox::account_id.eq(account_id),
+            email_outbox::to_address.eq(to),
+            email_outbox::template.eq(template.code()),
+            email_outbox::subject.eq(subject),
+            email_outbox::body_text.eq(body),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = email_outbox)]
+pub struct DueEmail {
+    pub id: Uuid,
+    pub to_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub attempts: i32,
+}
+
+/// Locks up to `limit` due emails for the rest of the caller's transaction.
+pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<DueEmail>> {
+    email_outbox::table
+        .filter(email_outbox::status.eq("pending"))
+        .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
+        .order(email_outbox::next_attempt_at.asc())
+        .limit(limit)
+        .select(DueEmail::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+/// Sent: the body (which may hold a one-time link) is no longer needed.
+pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(email_outbox::table.find(id))
+        .set((
+            email_outbox::status.eq("sent"),
+            email_outbox::sent_at.eq(diesel::dsl::now),
+            email_outbox::body_text.eq(""),
+            email_outbox::attempts.eq(email_outbox::attempts + 1),
+            email_outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Not sent this time: try again at `retry_at`, or give up (`None`).
+pub async fn mark_attempt_failed(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> QueryResult<()> {
+    let status = if retry_at.is_some() {
+        "pending"
+    } else {
+        "failed"
+    };
+    diesel::update(email_outbox::table.find(id))
+        .set((
+            email_outbox::status.eq(status),
+            email_outbox::attempts.eq(email_outbox::attempts + 1),
+            email_outbox::last_error.eq(error),
+            email_outbox::next_attempt_at.eq(retry_at.unwrap_or_else(Utc::now)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

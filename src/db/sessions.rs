@@ -1,0 +1,189 @@
+//! Signed-in sessions and their rotating refresh tokens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{accounts, refresh_tokens, sessions};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: Uuid,
+    pub device: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens a session with its first refresh token; returns the session id.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    device: &str,
+    expires_at: DateTime<Utc>,
+    refresh_digest: &[u8],
+) -> QueryResult<Uuid> {
+    let id: Uuid = diesel::insert_into(sessions::table)
+        .values((
+            sessions::account_id.eq(account_id),
+            sessions::device.eq(device),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .returning(sessions::id)
+        .get_result(conn)
+        .await?;
+    insert_refresh_token(conn, id, refresh_digest).await?;
+    Ok(id)
+}
+
+async fn insert_refresh_token(
+    conn: &mut AsyncPgConnection,
+    session: Uuid,
+    digest: &[u8],
+) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::session_id.eq(session),
+            refresh_tokens::token_hash.eq(digest),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The per-request check behind every access token: one primary-key lookup.
+pub async fn is_live(
+    conn: &mut AsyncPgConnection,
+    session: Uuid,
+    account: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sessions::table
+            .find(session)
+            .filter(sessions::account_id.eq(account))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(diesel::dsl::now)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// A new token replaced it.
+    Rotated {
+        account_id: Uuid,
+        session_id: Uuid,
+        role: String,
+    },
+    /// It had been spent before: someone holds a copy. The whole session is now revoked.
+    Reused,
+    /// Unknown, or its session is over.
+    Invalid,
+}
+
+/// Spends `presented` and issues `replacement` in one transaction. Concurrent presentations of
+/// one token are serialised by the row lock: exactly one rotates, the other sees reuse.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    presented: &[u8],
+    replacement: &[u8],
+) -> QueryResult<Rotation> {
+    let presented = presented.to_vec();
+    let replacement = replacement.to_vec();
+    conn.transaction(async move |conn| {
+        let found: Option<(Uuid, Option<DateTime<Utc>>)> = refresh_tokens::table
+            .find(&presented)
+            .select((refresh_tokens::session_id, refresh_tokens::spent_at))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((session_id, spent_at)) = found else {
+            return Ok(Rotation::Invalid);
+        };
+        if spent_at.is_some() {
+            revoke_session(conn, session_id).await?;
+            return Ok(Rotation::Reused);
+        }
+        let live: Option<(Uuid, String)> = sessions::table
+            .inner_join(accounts::table)
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .select((accounts::id, accounts::role))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((account_id, role)) = live else {
+            return Ok(Rotation::Invalid);
+        };
+        diesel::update(refresh_tokens::table.find(&presented))
+            .set(refresh_tokens::spent_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        insert_refresh_token(conn, session_id, &replacement).await?;
+        diesel::update(sessions::table.find(session_id))
+            .set(sessions::last_used_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        Ok(Rotation::Rotated {
+            account_id,
+            session_id,
+            role,
+        })
+    })
+    .await
+}
+
+async fn revoke_session(conn: &mut AsyncPgConnection, session: Uuid) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(session))
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+}
+
+/// Revokes one of `account`'s sessions; `false` when it has no such live session.
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    session: Uuid,
+) -> QueryResult<bool> {
+    let revoked = diesel::update(
+        sessions::table
+            .find(session)
+            .filter(sessions::account_id.eq(account))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    Ok(revoked == 1)
+}
+
+pub async fn revoke_all(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::account_id.eq(account))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+}
+
+/// The account's live sessions, newest first.
+pub async fn list_live(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::account_id.eq(account))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .order(sessions::created_at.desc())
+        .select(Session::as_select())
+        .load(conn)
+        .await
+}

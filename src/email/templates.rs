@@ -1,0 +1,153 @@
+//! The emails the service sends, as plain-text files under `templates/` (first line: subject).
+//! Placeholders are `{name}`-style and filled from the variant's fields.
+
+/// One email to send, with what it needs to be written.
+#[derive(Debug, Clone)]
+pub enum Template {
+    VerifyEmail {
+        name: String,
+        link: String,
+    },
+    AlreadyRegistered {
+        name: String,
+        sign_in_link: String,
+        reset_link: String,
+    },
+    ResetPassword {
+        name: String,
+        link: String,
+    },
+    PasswordChanged {
+        name: String,
+        reset_link: String,
+    },
+    ConfirmNewEmail {
+        name: String,
+        link: String,
+    },
+    EmailChanged {
+        name: String,
+        new_email: String,
+    },
+    StaffWelcome {
+        name: String,
+        role: String,
+        link: String,
+    },
+}
+
+impl Template {
+    /// A stable code, kept with the outbox row (and shown in the person's data export).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Template::VerifyEmail { .. } => "verify_email",
+            Template::AlreadyRegistered { .. } => "already_registered",
+            Template::ResetPassword { .. } => "reset_password",
+            Template::PasswordChanged { .. } => "password_changed",
+            Template::ConfirmNewEmail { .. } => "confirm_new_email",
+            Template::EmailChanged { .. } => "email_changed",
+            Template::StaffWelcome { .. } => "staff_welcome",
+        }
+    }
+
+    /// (subject, body)
+    pub fn render(&self) -> (String, String) {
+        let (text, values): (&str, Vec<(&str, &str)>) = match self {
+            Template::VerifyEmail { name, link } => (
+                include_str!("templates/verify_email.txt"),
+                vec![("name", name), ("link", link)],
+            ),
+            Template::AlreadyRegistered {
+                name,
+                sign_in_link,
+                reset_link,
+            } => (
+                include_str!("templates/already_registered.txt"),
+                vec![
+                    ("name", name),
+                    ("sign_in_link", sign_in_link),
+                    ("reset_link", reset_link),
+                ],
+            ),
+            Template::ResetPassword { name, link } => (
+                include_str!("templates/reset_password.txt"),
+                vec![("name", name), ("link", link)],
+            ),
+            Template::PasswordChanged { name, reset_link } => (
+                include_str!("templates/password_changed.txt"),
+                vec![("name", name), ("reset_link", reset_link)],
+            ),
+            Template::ConfirmNewEmail { name, link } => (
+                include_str!("templates/confirm_new_email.txt"),
+                vec![("name", name), ("link", link)],
+            ),
+            Template::EmailChanged { name, new_email } => (
+                include_str!("templates/email_changed.txt"),
+                vec![("name", name), ("new_email", new_email)],
+            ),
+            Template::StaffWelcome { name, role, link } => (
+                include_str!("templates/staff_welcome.txt"),
+                vec![("name", name), ("role", role), ("link", link)],
+            ),
+        };
+        let (subject, body) = text
+            .split_once('\n')
+            .expect("a template starts with its subject line");
+        let mut body = body.to_owned();
+        for (key, value) in values {
+            body = body.replace(&format!("{{{key}}}"), value);
+        }
+        (subject.trim().to_owned(), body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let s = || "x".to_owned();
+        let all = [
+            Template::VerifyEmail {
+                name: s(),
+                link: s(),
+            },
+            Template::AlreadyRegistered {
+                name: s(),
+                sign_in_link: s(),
+                reset_link: s(),
+            },
+            Template::ResetPassword {
+                name: s(),
+                link: s(),
+            },
+            Template::PasswordChanged {
+                name: s(),
+                reset_link: s(),
+            },
+            Template::ConfirmNewEmail {
+                name: s(),
+                link: s(),
+            },
+            Template::EmailChanged {
+                name: s(),
+                new_email: s(),
+            },
+            Template::StaffWelcome {
+                name: s(),
+                role: s(),
+                link: s(),
+            },
+        ];
+        for template in all {
+            let (subject, body) = template.render();
+            assert!(!subject.is_empty());
+            assert!(
+                !body.contains('{') && !body.contains('}'),
+                "{}: {body}",
+                template.code()
+            );
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Delivers the outbox. Each batch is claimed and marked in one transaction; a failed send is
+//! retried with exponential back-off, so an SMTP outage loses nothing.
+
+use std::time::Duration;
+
+use diesel_async::AsyncConnection;
+use lettre::Message;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+
+use crate::db::{DbPool, outbox};
+use crate::email::Mailer;
+
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    pub from: Mailbox,
+    /// How long to sleep when nothing is due.
+    pub poll_interval: Duration,
+    /// First retry delay; doubles with each attempt, capped at an hour.
+    pub retry_base: Duration,
+    /// Attempts before an email is marked failed.
+    pub max_attempts: i32,
+}
+
+const BATCH: i64 = 20;
+
+/// Runs forever; the caller stops it by dropping the future.
+pub async fn run(pool: DbPool, mailer: Mailer, options: DeliveryOptions) {
+    loop {
+        match deliver_due(&pool, &mailer, &options).await {
+            Ok(0) => tokio::time::sleep(options.poll_interval).await,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "email delivery batch failed");
+                tokio::time::sleep(options.poll_interval).await;
+            }
+        }
+    }
+}
+
+/// Sends one batch of due emails; returns how many were attempted.
+pub async fn deliver_due(
+    pool: &DbPool,
+    mailer: &Mailer,
+    options: &DeliveryOptions,
+) -> anyhow::Result<usize> {
+    let mut conn = pool.get().await?;
+    let attempted = conn
+        .transaction::<_, anyhow::Error, _>(async move |conn| {
+                let due = outbox::claim_due(conn, BATCH).await?;
+                for email in &due {
+                    match send(mailer, options, email).await {
+                        Ok(()) => outbox::mark_sent(conn, email.id).await?,
+                        Err(error) => {
+                            let attempts = email.attempts + 1;
+                            let retry_at = (attempts < options.max_attempts).then(|| {
+                                let delay = options
+                                    .retry_base
+                                    .saturating_mul(1 << attempts.min(16))
+                                    .min(Duration::from_secs(3600));
+                                chrono::Utc::now() + delay
+                            });
+                            // The error text can quote an address back (SMTP replies do): it stays in the row, not the log.
+                            tracing::warn!(email_id = %email.id, attempts, "email not sent; will retry or give up");
+                            outbox::mark_attempt_failed(conn, email.id, &error.to_string(), retry_at).await?;
+                        }
+                    }
+                }
+                Ok(due.len())
+            })
+        .await?;
+    Ok(attempted)
+}
+
+async fn send(
+    mailer: &Mailer,
+    options: &DeliveryOptions,
+    email: &outbox::DueEmail,
+) -> anyhow::Result<()> {
+    let message = Message::builder()
+        .from(options.from.clone())
+        .to(email.to_address.parse()?)
+        .subject(email.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(email.body_text.clone())?;
+    mailer.send(message).await
+}

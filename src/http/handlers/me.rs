@@ -1,0 +1,288 @@
+//! The signed-in resident's own account: view and correct it, change email, preferences, and the
+//! list of signed-in devices.
+
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::accounts::{VERIFY_TOKEN_TTL, frontend_link};
+use crate::auth::password::Verified;
+use crate::auth::tokens::OpaqueToken;
+use crate::db::accounts::{Account, TokenPurpose};
+use crate::db::{accounts, audit, outbox, sessions};
+use crate::domain::account::{AccountName, EmailAddress, Role};
+use crate::domain::validation::ValidationErrors;
+use crate::email::templates::Template;
+use crate::http::ApiError;
+use crate::http::auth::Authenticated;
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub email_verified: bool,
+    #[schema(example = "contract")]
+    pub lawful_basis: String,
+    pub terms_version: String,
+    pub terms_accepted_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub roles: Vec<Role>,
+}
+
+impl Me {
+    pub fn from_account(account: Account) -> Me {
+        Me {
+            id: account.id,
+            email_verified: account.email_verified_at.is_some(),
+            roles: Role::parse(&account.role).into_iter().collect(),
+            name: account.name,
+            email: account.email,
+            lawful_basis: account.lawful_basis,
+            terms_version: account.terms_version,
+            terms_accepted_at: account.terms_accepted_at,
+            created_at: account.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    pub name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmail {
+    pub new_email: String,
+    /// The current password, to confirm it is really the account holder.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// Email me when one of my applications changes status.
+    pub status_update_emails: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub device: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session of the token that made this request.
+    pub current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's account.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/me")]
+pub async fn get_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let account = accounts::find(&mut conn, caller.account_id).await?;
+    Ok(HttpResponse::Ok().json(Me::from_account(account)))
+}
+
+/// Corrects the caller's name (the right to rectification).
+#[utoipa::path(tag = "me", security(("bearer" = [])), request_body = UpdateMe, responses((status = 200, body = Me), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[patch("/api/v1/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    Json(body): Json<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
+    let name = AccountName::parse(&body.name)
+        .map_err(|e| ValidationErrors::single("name", e.to_string()))?;
+    let actor = caller.actor();
+    let mut conn = state.pool.get().await?;
+    let account = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let account = accounts::set_name(conn, caller.account_id, name.as_str()).await?;
+            audit::record(
+                conn,
+                &actor,
+                audit::about_account("account.rectified", caller.account_id),
+            )
+            .await?;
+            Ok(account)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Me::from_account(account)))
+}
+
+/// Starts an email change: the new address gets a confirmation link, and the change takes effect
+/// when it is followed (the old address is then told). 202 whether or not the new address is free.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = ChangeEmail,
+    responses(
+        (status = 202, body = super::accounts::Accepted),
+        (status = 403, description = "`wrong-password`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/me/email")]
+pub async fn change_email(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    Json(body): Json<ChangeEmail>,
+) -> Result<HttpResponse, ApiError> {
+    let new_email = EmailAddress::parse(&body.new_email)
+        .map_err(|e| ValidationErrors::single("new_email", e.to_string()))?;
+    let mut conn = state.pool.get().await?;
+    let account = accounts::find(&mut conn, caller.account_id).await?;
+    let verified = state
+        .hasher
+        .verify(&body.password, account.password_hash.as_deref())
+        .await?;
+    if verified == Verified::No {
+        return Err(ApiError::Forbidden {
+            code: "wrong-password",
+            detail: "the current password is not right".into(),
+        });
+    }
+    let app = &state.settings.app;
+    let actor = caller.actor();
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let taken = accounts::find_by_email(conn, &new_email.normalized())
+            .await?
+            .is_some();
+        let email = if taken {
+            Template::AlreadyRegistered {
+                name: account.name.clone(),
+                sign_in_link: frontend_link(app, "sign-in", None),
+                reset_link: frontend_link(app, "forgot-password", None),
+            }
+        } else {
+            let token = OpaqueToken::generate();
+            let expires_at = Utc::now() + VERIFY_TOKEN_TTL;
+            accounts::insert_token(
+                conn,
+                &token.digest(),
+                account.id,
+                TokenPurpose::ChangeEmail,
+                Some(new_email.as_str()),
+                expires_at,
+            )
+            .await?;
+            Template::ConfirmNewEmail {
+                name: account.name.clone(),
+                link: frontend_link(app, "verify-email", Some(&token)),
+            }
+        };
+        // Sent to the new address; not linked to this account when that address is someone else's.
+        let owner = (!taken).then_some(account.id);
+        outbox::enqueue(conn, owner, new_email.as_str(), &email).await?;
+        audit::record(
+            conn,
+            &actor,
+            audit::about_account("account.email_change_requested", account.id),
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(super::accounts::Accepted {
+        status: "accepted",
+        detail: "We have sent a confirmation link to the new address. The change takes effect when it is followed.",
+    }))
+}
+
+/// The caller's preferences.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Preferences)))]
+#[get("/api/v1/me/preferences")]
+pub async fn get_preferences(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let account = accounts::find(&mut conn, caller.account_id).await?;
+    Ok(HttpResponse::Ok().json(Preferences {
+        status_update_emails: account.status_update_emails,
+    }))
+}
+
+/// Replaces the caller's preferences.
+#[utoipa::path(tag = "me", security(("bearer" = [])), request_body = Preferences, responses((status = 200, body = Preferences), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[put("/api/v1/me/preferences")]
+pub async fn put_preferences(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    Json(body): Json<Preferences>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor();
+    let on = body.status_update_emails;
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        accounts::set_status_update_emails(conn, caller.account_id, on).await?;
+        audit::record(
+            conn,
+            &actor,
+            audit::about_account("account.preferences_updated", caller.account_id),
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Preferences {
+        status_update_emails: on,
+    }))
+}
+
+/// The caller's signed-in devices (live sessions), newest first.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = SessionList)))]
+#[get("/api/v1/me/sessions")]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let items = sessions::list_live(&mut conn, caller.account_id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == caller.session_id,
+            id: s.id,
+            device: s.device,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Signs one of the caller's devices out.
+#[utoipa::path(tag = "me", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[delete("/api/v1/me/sessions/{id}")]
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    super::sessions::revoke_session(&state, &caller, id.into_inner()).await
+}

@@ -1,0 +1,238 @@
+//! Signing in and out: access and refresh tokens.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, post, web};
+use chrono::{Duration, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::password::Verified;
+use crate::auth::throttle::retry_after_secs;
+use crate::auth::tokens::{self, OpaqueToken};
+use crate::db::audit::{self, Actor};
+use crate::db::sessions::Rotation;
+use crate::db::{accounts, sessions};
+use crate::domain::account::Role;
+use crate::http::ApiError;
+use crate::http::auth::{Authenticated, request_id};
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub email: String,
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    /// Short-lived JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque, single-use: exchange it at `/api/v1/sessions/refresh` for a new pair.
+    pub refresh_token: String,
+}
+
+const WRONG_CREDENTIALS: ApiError =
+    ApiError::Unauthorized("the email address or password is not right");
+
+/// Signs in. A wrong email and a wrong password get the same 401 in about the same time;
+/// 403 `email-not-verified` comes only after a correct password.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`email-not-verified`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/sessions")]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<SignInRequest>,
+) -> Result<HttpResponse, ApiError> {
+    super::throttle(&state.throttles.sign_in, &req)?;
+    let key = body.email.trim().to_lowercase();
+    let backoff = &state.throttles.failed_sign_ins;
+    backoff
+        .check(&key, Instant::now())
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after_secs: retry_after_secs(wait),
+        })?;
+
+    let mut conn = state.pool.get().await?;
+    let account = accounts::find_by_email(&mut conn, &key).await?;
+    // Verified against a dummy hash when there is no account: the same work either way.
+    let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
+    let verified = state.hasher.verify(&body.password, stored).await?;
+    let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
+        backoff.record_failure(&key, Instant::now());
+        return Err(WRONG_CREDENTIALS);
+    };
+    backoff.record_success(&key);
+    if let Verified::YesRehashed(new_hash) = &verified {
+        accounts::set_password_hash(&mut conn, account.id, new_hash).await?;
+    }
+    if account.email_verified_at.is_none() {
+        return Err(ApiError::Forbidden {
+            code: "email-not-verified",
+            detail: "confirm your email address first: follow the link we emailed you".into(),
+        });
+    }
+    let role = Role::parse(&account.role)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role")))?;
+    let refresh_token = OpaqueToken::generate();
+    let expires_at = Utc::now() + Duration::days(state.settings.auth.refresh_token_ttl_days);
+    let device = device_label(&req);
+    let actor = Actor {
+        id: Some(account.id),
+        role: role.as_str(),
+        request_id: request_id(&req),
+    };
+    let digest = refresh_token.digest();
+    let session_id = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let id = sessions::create(conn, account.id, &device, expires_at, &digest).await?;
+            let event = audit::Event {
+                target_type: "session",
+                target_id: Some(id),
+                ..audit::about_account("session.created", account.id)
+            };
+            audit::record(conn, &actor, event).await?;
+            Ok(id)
+        })
+        .await?;
+    token_pair(&state, account.id, session_id, role, refresh_token)
+}
+
+/// Exchanges a refresh token for a new pair. Presenting a spent one revokes that whole session.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/sessions/refresh")]
+pub async fn refresh_session(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let replacement = OpaqueToken::generate();
+    let mut conn = state.pool.get().await?;
+    match sessions::rotate(
+        &mut conn,
+        &tokens::digest(&body.refresh_token),
+        &replacement.digest(),
+    )
+    .await?
+    {
+        Rotation::Rotated {
+            account_id,
+            session_id,
+            role,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role")))?;
+            token_pair(&state, account_id, session_id, role, replacement)
+        }
+        Rotation::Reused => {
+            tracing::warn!("a spent refresh token was presented; its session is revoked");
+            Err(ApiError::Unauthorized(
+                "this refresh token has been used before; the session is signed out",
+            ))
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is invalid or its session is over",
+        )),
+    }
+}
+
+/// Signs out: revokes the session of the access token used.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"))
+)]
+#[delete("/api/v1/sessions/current")]
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    revoke_session(&state, &caller, caller.session_id).await
+}
+
+/// Revokes one of the caller's sessions and audits it; 404 if it is not theirs or not live.
+pub async fn revoke_session(
+    state: &AppState,
+    caller: &Authenticated,
+    session: Uuid,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let actor = caller.actor();
+    let account = caller.account_id;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        if !sessions::revoke(conn, account, session).await? {
+            return Err(ApiError::NotFound);
+        }
+        let event = audit::Event {
+            target_type: "session",
+            target_id: Some(session),
+            ..audit::about_account("session.revoked", account)
+        };
+        audit::record(conn, &actor, event).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn token_pair(
+    state: &AppState,
+    account: Uuid,
+    session: Uuid,
+    role: Role,
+    refresh: OpaqueToken,
+) -> Result<HttpResponse, ApiError> {
+    let access_token = state
+        .jwt
+        .issue(account, session, role, Utc::now().timestamp())?;
+    Ok(HttpResponse::Ok().json(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_secs,
+        refresh_token: refresh.into_string(),
+    }))
+}
+
+/// A short label for the device list, from the User-Agent header.
+fn device_label(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown device")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect()
+}

@@ -1,0 +1,43 @@
+//! What every request handler can reach: settings, the pool, the password hasher, the token keys
+//! and the throttles. Built once per application and shared by all workers.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::{FailureBackoff, RateLimiter};
+use crate::configuration::{LimitSettings, Settings};
+use crate::db::DbPool;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub hasher: PasswordHasher,
+    pub jwt: JwtKeys,
+    pub throttles: Throttles,
+}
+
+pub struct Throttles {
+    pub sign_up: RateLimiter<IpAddr>,
+    pub sign_in: RateLimiter<IpAddr>,
+    pub password_reset: RateLimiter<IpAddr>,
+    /// Keyed by normalised email address.
+    pub failed_sign_ins: FailureBackoff,
+}
+
+impl Throttles {
+    pub fn from_settings(limits: &LimitSettings) -> Throttles {
+        let minute = Duration::from_secs(60);
+        Throttles {
+            sign_up: RateLimiter::new(limits.sign_up_per_minute, minute),
+            sign_in: RateLimiter::new(limits.sign_in_per_minute, minute),
+            password_reset: RateLimiter::new(limits.password_reset_per_minute, minute),
+            failed_sign_ins: FailureBackoff::new(
+                limits.failed_sign_ins_before_backoff,
+                Duration::from_secs(limits.backoff_base_secs),
+                Duration::from_secs(limits.backoff_max_secs),
+            ),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Sign-up, verification, password reset, and what bad input gets back.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, assert_problem, spawn_app};
+
+const SIAN: &str = "Siân O'Brien-Ng";
+
+#[tokio::test]
+async fn sign_up_verify_then_sign_in() {
+    let app = spawn_app().await;
+    let response = app.sign_up(SIAN, "Sian@Example.org", PASSWORD).await;
+    assert_eq!(response.status(), 202);
+
+    // Before verifying, a correct password gets 403 email-not-verified.
+    assert_problem(
+        app.sign_in("sian@example.org", PASSWORD).await,
+        403,
+        "email-not-verified",
+    )
+    .await;
+
+    let email = app
+        .wait_for_email("Sian@Example.org", "Confirm your email", 1)
+        .await;
+    assert!(email.body.contains(SIAN), "{}", email.body);
+    assert!(
+        email
+            .body
+            .contains("http://localhost:3000/verify-email?token="),
+        "{}",
+        email.body
+    );
+    let verified = app
+        .post_json("/api/v1/accounts/verify", &json!({"token": email.token()}))
+        .await;
+    assert_eq!(verified.status(), 200);
+
+    // The address compares case-insensitively.
+    let tokens = app.sign_in_ok("SIAN@example.ORG", PASSWORD).await;
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.expires_in, 900);
+    let me: Value = app
+        .get_authed("/api/v1/me", &tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], SIAN);
+    assert_eq!(me["email"], "Sian@Example.org");
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["lawful_basis"], "contract");
+    assert_eq!(me["terms_version"], "2026-01");
+    assert_eq!(me["roles"], json!(["resident"]));
+    assert!(me["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Verification links work once.
+    let again = app
+        .post_json("/api/v1/accounts/verify", &json!({"token": email.token()}))
+        .await;
+    let body = assert_problem(again, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["field"], "token");
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.created'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn signing_up_again_answers_the_same_and_emails_the_owner() {
+    let app = spawn_app().await;
+    let first = app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
+    let (first_status, first_body) = (first.status(), first.text().await.unwrap());
+    let token = app
+        .wait_for_email("sian@example.org", "Confirm your email", 1)
+        .await
+        .token();
+    app.post_json("/api/v1/accounts/verify", &json!({"token": token}))
+        .await;
+
+    let second = app
+        .sign_up(
+            "Someone Else",
+            "SIAN@example.org",
+            "another good passphrase",
+        )
+        .await;
+    assert_eq!(second.status(), first_status);
+    assert_eq!(
+        second.text().await.unwrap(),
+        first_body,
+        "no account enumeration"
+    );
+    let notice = app
+        .wait_for_email(
+            "sian@example.org",
+            "You already have a MyNorfolk account",
+            1,
+        )
+        .await;
+    assert!(notice.body.contains("/forgot-password"), "{}", notice.body);
+    assert_eq!(app.count("accounts").await, 1);
+    // The existing password still works; the newcomer's does not.
+    app.sign_in_ok("sian@example.org", PASSWORD).await;
+    assert_problem(
+        app.sign_in("sian@example.org", "another good passphrase")
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unverified_address_signing_up_again_gets_a_fresh_link() {
+    let app = spawn_app().await;
+    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
+    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
+    let second = app
+        .wait_for_email("sian@example.org", "Confirm your email", 2)
+        .await;
+    let verified = app
+        .post_json("/api/v1/accounts/verify", &json!({"token": second.token()}))
+        .await;
+    assert_eq!(verified.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_up_takes_only_name_email_password_and_terms() {
+    let app = spawn_app().await;
+    for extra in ["phone", "address", "date_of_birth", "role"] {
+        let mut body = json!({"name": SIAN, "email": "sian@example.org", "password": PASSWORD, "accept_terms": true});
+        body[extra] = json!("x");
+        let problem = assert_problem(
+            app.post_json("/api/v1/accounts", &body).await,
+            422,
+            "validation-failed",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], extra, "{problem}");
+    }
+    assert_eq!(app.count("accounts").await, 0);
+    assert_eq!(app.count("email_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn invalid_sign_ups_list_every_problem_and_store_nothing() {
+    let app = spawn_app().await;
+    let body = json!({"name": "\u{0007}", "email": "not-an-email", "password": "short", "accept_terms": false});
+    let problem = assert_problem(
+        app.post_json("/api/v1/accounts", &body).await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "email", "password", "accept_terms"]);
+    // A common password is refused too.
+    let body = json!({"name": SIAN, "email": "sian@example.org", "password": "password1234", "accept_terms": true});
+    let problem = assert_problem(
+        app.post_json("/api/v1/accounts", &body).await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "password");
+    assert_eq!(app.count("accounts").await, 0);
+    assert_eq!(app.count("email_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn body_errors_are_problems_with_the_right_status() {
+    let app = spawn_app().await;
+    let post = |content_type: &'static str, body: String| {
+        app.client
+            .post(app.url("/api/v1/accounts"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    // 400: not JSON at all.
+    assert_problem(
+        post("application/json", "{\"name\": ".into())
+            .await
+            .unwrap(),
+        400,
+        "malformed-request",
+    )
+    .await;
+    // 415: not sent as JSON.
+    assert_problem(
+        post("text/plain", "{}".into()).await.unwrap(),
+        415,
+        "unsupported-media-type",
+    )
+    .await;
+    // 413: larger than the limit (64 KiB).
+    let huge = json!({"name": "a".repeat(70_000), "email": "x@example.org", "password": PASSWORD, "accept_terms": true});
+    assert_problem(
+        post("application/json", huge.to_string()).await.unwrap(),
+        413,
+        "payload-too-large",
+    )
+    .await;
+    // 422: well-formed but the wrong type, and a missing field.
+    let wrong_type = json!({"name": SIAN, "email": "x@example.org", "password": PASSWORD, "accept_terms": "yes"});
+    let problem = assert_problem(
+        post("application/json", wrong_type.to_string())
+            .await
+            .unwrap(),
+        422,
+        "validation-failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "accept_terms");
+    let missing = json!({"name": SIAN, "email": "x@example.org", "password": PASSWORD});
+    let problem = assert_problem(
+        post("application/json", missing.to_string()).await.unwrap(),
+        422,
+        "validation-failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "accept_terms");
+    assert_eq!(app.count("accounts").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_and_garbage_verification_tokens_are_refused() {
+    let app = spawn_app().await;
+    for token in ["", "nope", &"A".repeat(43)] {
+        let response = app
+            .post_json("/api/v1/accounts/verify", &json!({"token": token}))
+            .await;
+        assert_problem(response, 422, "validation-failed").await;
+    }
+}
+
+#[tokio::test]
+async fn password_reset_flow() {
+    let app = spawn_app().await;
+    let old = app.verified_resident("sian@example.org").await;
+
+    // Unknown addresses get the same answer and no email.
+    let unknown = app
+        .post_json(
+            "/api/v1/password-resets",
+            &json!({"email": "nobody@example.org"}),
+        )
+        .await;
+    let known = app
+        .post_json(
+            "/api/v1/password-resets",
+            &json!({"email": "sian@example.org"}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 202);
+    assert_eq!(known.status(), 202);
+    assert_eq!(unknown.text().await.unwrap(), known.text().await.unwrap());
+    let email = app
+        .wait_for_email("sian@example.org", "Reset your MyNorfolk password", 1)
+        .await;
+    assert!(
+        email
+            .body
+            .contains("http://localhost:3000/reset-password?token="),
+        "{}",
+        email.body
+    );
+    assert!(app.emails_to("nobody@example.org", "").is_empty());
+
+    // A weak new password is refused and spends nothing.
+    let weak = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": email.token(), "new_password": "short"}),
+        )
+        .await;
+    let problem = assert_problem(weak, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "new_password");
+
+    let new_password = "a brand new passphrase";
+    let done = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": email.token(), "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    // Every session was signed out; only the new password works; the link was single-use.
+    assert_problem(
+        app.get_authed("/api/v1/me", &old.access_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        app.sign_in("sian@example.org", PASSWORD).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    app.sign_in_ok("sian@example.org", new_password).await;
+    let reused = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": email.token(), "new_password": "yet another passphrase"}),
+        )
+        .await;
+    assert_problem(reused, 422, "validation-failed").await;
+    app.wait_for_email("sian@example.org", "Your MyNorfolk password was changed", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn expired_links_do_not_work() {
+    let app = spawn_app().await;
+    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
+    let email = app
+        .wait_for_email("sian@example.org", "Confirm your email", 1)
+        .await;
+    app.sql("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
+        .await;
+    let response = app
+        .post_json("/api/v1/accounts/verify", &json!({"token": email.token()}))
+        .await;
+    assert_problem(response, 422, "validation-failed").await;
+}

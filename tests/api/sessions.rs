@@ -1,0 +1,402 @@
+//! Signing in and out, tokens, devices, throttling, roles.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use mynorfolk::domain::account::Role;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, assert_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_look_the_same() {
+    let app = spawn_app().await;
+    app.verified_resident("sian@example.org").await;
+    let wrong_password = app
+        .sign_in("sian@example.org", "not the password at all")
+        .await;
+    let unknown_email = app.sign_in("nobody@example.org", PASSWORD).await;
+    let a = assert_problem(wrong_password, 401, "unauthorized").await;
+    let b = assert_problem(unknown_email, 401, "unauthorized").await;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_session() {
+    let app = spawn_app().await;
+    let first = app.verified_resident("sian@example.org").await;
+
+    let rotated = app
+        .post_json(
+            "/api/v1/sessions/refresh",
+            &json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let second: Value = rotated.json().await.unwrap();
+    assert_ne!(second["refresh_token"], json!(first.refresh_token));
+    let second_access = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_authed("/api/v1/me", second_access).await.status(),
+        200
+    );
+
+    // The spent token again: the whole session is revoked, new tokens included.
+    let reuse = app
+        .post_json(
+            "/api/v1/sessions/refresh",
+            &json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_problem(reuse, 401, "unauthorized").await;
+    assert_problem(
+        app.get_authed("/api/v1/me", second_access).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let after = app
+        .post_json(
+            "/api/v1/sessions/refresh",
+            &json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    assert_problem(after, 401, "unauthorized").await;
+
+    let garbage = app
+        .post_json(
+            "/api/v1/sessions/refresh",
+            &json!({"refresh_token": "garbage"}),
+        )
+        .await;
+    assert_problem(garbage, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn sign_out_revokes_the_access_token_at_once() {
+    let app = spawn_app().await;
+    let tokens = app.verified_resident("sian@example.org").await;
+    let out = app
+        .client
+        .delete(app.url("/api/v1/sessions/current"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_problem(
+        app.get_authed("/api/v1/me", &tokens.access_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let refresh = app
+        .post_json(
+            "/api/v1/sessions/refresh",
+            &json!({"refresh_token": tokens.refresh_token}),
+        )
+        .await;
+    assert_problem(refresh, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn devices_can_be_listed_and_signed_out() {
+    let app = spawn_app().await;
+    let laptop = app.verified_resident("sian@example.org").await;
+    let phone = app.sign_in_ok("sian@example.org", PASSWORD).await;
+
+    let list: Value = app
+        .get_authed("/api/v1/me/sessions", &laptop.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    let phone_session = items.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let revoke = app
+        .client
+        .delete(app.url(&format!("/api/v1/me/sessions/{phone_session}")))
+        .bearer_auth(&laptop.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 204);
+    assert_problem(
+        app.get_authed("/api/v1/me", &phone.access_token).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(
+        app.get_authed("/api/v1/me", &laptop.access_token)
+            .await
+            .status(),
+        200
+    );
+
+    // Someone else's session is 404, as is one already revoked.
+    let other = app.verified_resident("other@example.org").await;
+    let theirs: Value = app
+        .get_authed("/api/v1/me/sessions", &other.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = theirs["items"][0]["id"].as_str().unwrap();
+    for id in [theirs, phone_session.as_str()] {
+        let response = app
+            .client
+            .delete(app.url(&format!("/api/v1/me/sessions/{id}")))
+            .bearer_auth(&laptop.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404, "not-found").await;
+    }
+    assert_eq!(
+        app.get_authed("/api/v1/me", &other.access_token)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn forged_expired_and_foreign_tokens_are_401() {
+    let app = spawn_app().await;
+    let good = app.verified_resident("sian@example.org").await;
+    let payload: Value = {
+        use base64::Engine;
+        let part = good.access_token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let secret = app
+        .settings
+        .auth
+        .jwt_secret
+        .expose_secret()
+        .as_bytes()
+        .to_vec();
+    let sign = |claims: &Value, key: &[u8]| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    let mut expired = payload.clone();
+    expired["iat"] = json!(now - 7200);
+    expired["exp"] = json!(now - 3600);
+    let mut wrong_audience = payload.clone();
+    wrong_audience["aud"] = json!("some-other-api");
+    let mut wrong_issuer = payload.clone();
+    wrong_issuer["iss"] = json!("https://evil.example");
+    let mut escalated = payload.clone();
+    escalated["roles"] = json!(["admin"]);
+    let tampered = {
+        use base64::Engine;
+        let mut parts: Vec<String> = good.access_token.split('.').map(str::to_owned).collect();
+        parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(escalated.to_string());
+        parts.join(".")
+    };
+    let alg_none = {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.",
+            engine.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            engine.encode(payload.to_string())
+        )
+    };
+
+    let cases = [
+        ("expired", sign(&expired, &secret)),
+        ("wrong audience", sign(&wrong_audience, &secret)),
+        ("wrong issuer", sign(&wrong_issuer, &secret)),
+        (
+            "wrong key",
+            sign(&payload, b"some-other-key-of-enough-length!!"),
+        ),
+        ("tampered", tampered),
+        ("alg none", alg_none),
+        ("not a jwt", "abc".into()),
+    ];
+    for (what, token) in cases {
+        let response = app.get_authed("/api/v1/me", &token).await;
+        assert_eq!(response.status(), 401, "{what}");
+        assert_problem(response, 401, "unauthorized").await;
+    }
+    let no_token = app.get("/api/v1/me").await;
+    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+    assert_problem(no_token, 401, "unauthorized").await;
+    assert_eq!(
+        app.get_authed("/api/v1/me", &good.access_token)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_admin_paths() {
+    let app = spawn_app().await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
+    let admin = app.staff("admin@norfolk.gov.uk", Role::Admin).await;
+    let new_staff =
+        json!({"name": "New Officer", "email": "new.officer@norfolk.gov.uk", "role": "staff"});
+    let create = |token: String| {
+        app.client
+            .post(app.url("/api/v1/admin/staff"))
+            .bearer_auth(token)
+            .json(&new_staff)
+            .send()
+    };
+    assert_problem(
+        create(resident.access_token.clone()).await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        create(staff.access_token.clone()).await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let created = create(admin.access_token.clone()).await.unwrap();
+    assert_eq!(created.status(), 201);
+    assert_problem(
+        create(admin.access_token.clone()).await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+
+    // The new colleague chooses a password from the emailed link, then signs in as staff.
+    let welcome = app
+        .wait_for_email("new.officer@norfolk.gov.uk", "staff account", 1)
+        .await;
+    let set = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": welcome.token(), "new_password": "officer passphrase 1"}),
+        )
+        .await;
+    assert_eq!(set.status(), 200);
+    let tokens = app
+        .sign_in_ok("new.officer@norfolk.gov.uk", "officer passphrase 1")
+        .await;
+    let me: Value = app
+        .get_authed("/api/v1/me", &tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["staff"]));
+
+    let as_resident = app
+        .client
+        .post(app.url("/api/v1/admin/staff"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({"name": "X Y", "email": "x@norfolk.gov.uk", "role": "resident"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(as_resident, 422, "validation-failed").await;
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_client() {
+    let app = spawn_app_with(|s| s.limits.sign_in_per_minute = 3).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.sign_in("nobody@example.org", PASSWORD).await.status(),
+            401
+        );
+    }
+    let limited = app.sign_in("nobody@example.org", PASSWORD).await;
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_problem(limited, 429, "rate-limited").await;
+}
+
+#[tokio::test]
+async fn sign_up_and_reset_are_rate_limited_per_client() {
+    let app = spawn_app_with(|s| {
+        s.limits.sign_up_per_minute = 1;
+        s.limits.password_reset_per_minute = 1;
+    })
+    .await;
+    assert_eq!(
+        app.sign_up("A Person", "a@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    assert_problem(
+        app.sign_up("B Person", "b@example.org", PASSWORD).await,
+        429,
+        "rate-limited",
+    )
+    .await;
+    let body = json!({"email": "a@example.org"});
+    assert_eq!(
+        app.post_json("/api/v1/password-resets", &body)
+            .await
+            .status(),
+        202
+    );
+    assert_problem(
+        app.post_json("/api/v1/password-resets", &body).await,
+        429,
+        "rate-limited",
+    )
+    .await;
+    assert_eq!(app.count("accounts").await, 1);
+}
+
+#[tokio::test]
+async fn repeated_failures_back_off_for_that_address_even_with_the_right_password() {
+    let app = spawn_app_with(|s| s.limits.failed_sign_ins_before_backoff = 2).await;
+    app.verified_resident("sian@example.org").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.sign_in("sian@example.org", "wrong wrong wrong")
+                .await
+                .status(),
+            401
+        );
+    }
+    let locked = app.sign_in("sian@example.org", PASSWORD).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_problem(locked, 429, "rate-limited").await;
+    // Another address is unaffected, and unknown addresses back off the same way (no enumeration).
+    app.verified_resident("other@example.org").await;
+    for _ in 0..3 {
+        app.sign_in("nobody@example.org", "wrong wrong wrong").await;
+    }
+    assert_problem(
+        app.sign_in("nobody@example.org", PASSWORD).await,
+        429,
+        "rate-limited",
+    )
+    .await;
+}
