@@ -63,6 +63,7 @@ pub struct Settings {
     pub app: AppSettings,
     pub auth: AuthSettings,
     pub limits: LimitSettings,
+    pub services: crate::domain::services::ServiceRules,
     pub log: LogSettings,
 }
 

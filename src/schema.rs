@@ -31,6 +31,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    application_events (id) {
+        id -> Int8,
+        application_id -> Uuid,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor_role -> Text,
+        actor_id -> Nullable<Uuid>,
+        public_note -> Nullable<Text>,
+        internal_note -> Nullable<Text>,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> Uuid,
+        reference -> Text,
+        account_id -> Nullable<Uuid>,
+        service_code -> Text,
+        status -> Text,
+        details -> Jsonb,
+        fee_pence -> Int4,
+        assigned_to -> Nullable<Uuid>,
+        submitted_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        expected_decision_by -> Date,
+        decided_at -> Nullable<Timestamptz>,
+        issued_at -> Nullable<Timestamptz>,
+        licence_expires_on -> Nullable<Date>,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -63,11 +97,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (account_id, key) {
+        account_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        response_status -> Int4,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Bytea,
         session_id -> Uuid,
         created_at -> Timestamptz,
         spent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    services (code) {
+        code -> Text,
+        reference_prefix -> Text,
+        name -> Text,
+        description -> Text,
+        audience -> Text,
+        fee_pence -> Int4,
+        target_decision_days -> Int4,
+        licence_validity_months -> Nullable<Int4>,
+        legal_basis -> Text,
+        active -> Bool,
     }
 }
 
@@ -84,15 +144,22 @@ diesel::table! {
 }
 
 diesel::joinable!(account_tokens -> accounts (account_id));
+diesel::joinable!(application_events -> applications (application_id));
+diesel::joinable!(applications -> services (service_code));
 diesel::joinable!(email_outbox -> accounts (account_id));
+diesel::joinable!(idempotency_keys -> accounts (account_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     accounts,
+    application_events,
+    applications,
     audit_events,
     email_outbox,
+    idempotency_keys,
     refresh_tokens,
+    services,
     sessions,
 );

@@ -46,8 +46,12 @@ impl Application {
         let address = settings.bind_address();
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
+        // By default one core is left free of hashing, so a burst of sign-ins cannot starve
+        // every other request of CPU.
         let hash_threads = match settings.auth.hash_max_concurrent {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         };
         let state = web::Data::new(AppState {

@@ -2,4 +2,6 @@
 //! ("parse, don't validate"): once you hold an `EmailAddress`, it is a valid, normalised one.
 
 pub mod account;
+pub mod application;
+pub mod services;
 pub mod validation;

@@ -60,3 +60,107 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+/// Turns a serde data error at `path` into a field problem. serde reports unknown and missing
+/// fields against the enclosing object; this names the field itself.
+pub fn json_field_problem(path: &str, error: &serde_json::Error) -> FieldProblem {
+    let message = without_position(error);
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, path) {
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) if !parent.ends_with(name) => format!("{parent}.{name}"),
+        _ if path == "." => String::new(),
+        _ => path.to_owned(),
+    };
+    let message = if message.starts_with("unknown field") {
+        "is not an accepted field".to_owned()
+    } else if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else {
+        message
+    };
+    FieldProblem { field, message }
+}
+
+/// serde_json's message without its " at line 1 column 7" suffix.
+pub fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Deserialises `value` into `T`, reporting a data error as a problem at `prefix.path`.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ValidationErrors> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let mut problem = json_field_problem(&path, error.inner());
+        problem.field = if problem.field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", problem.field)
+        };
+        ValidationErrors(vec![problem])
+    })
+}
+
+/// Flattens validator's nested errors into dotted field paths (`details.insurance.cover_pence`).
+pub fn from_validator(prefix: &str, errors: &validator::ValidationErrors) -> ValidationErrors {
+    let mut out = ValidationErrors::default();
+    flatten(prefix, errors, &mut out);
+    out
+}
+
+fn flatten(prefix: &str, errors: &validator::ValidationErrors, out: &mut ValidationErrors) {
+    use validator::ValidationErrorsKind;
+    let mut fields: Vec<_> = errors.errors().iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    for (field, kind) in fields {
+        let path = format!("{prefix}.{field}");
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    let message = error
+                        .message
+                        .as_ref()
+                        .map_or_else(|| describe(error), |m| m.to_string());
+                    out.add(path.clone(), message);
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => flatten(&path, inner, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    flatten(&format!("{path}[{index}]"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+/// A readable message for validator's built-in checks.
+fn describe(error: &validator::ValidationError) -> String {
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    match error.code.as_ref() {
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be {min} to {max} characters"),
+            (Some(min), None) => format!("must be at least {min} characters"),
+            (None, Some(max)) => format!("must be at most {max} characters"),
+            _ => "has the wrong length".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            _ => "is out of range".into(),
+        },
+        "email" => "is not a valid email address".into(),
+        other => format!("is not valid ({other})"),
+    }
+}

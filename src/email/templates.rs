@@ -34,6 +34,13 @@ pub enum Template {
         role: String,
         link: String,
     },
+    StatusChanged {
+        name: String,
+        reference: String,
+        service: String,
+        status: String,
+        note: Option<String>,
+    },
 }
 
 impl Template {
@@ -47,11 +54,13 @@ impl Template {
             Template::ConfirmNewEmail { .. } => "confirm_new_email",
             Template::EmailChanged { .. } => "email_changed",
             Template::StaffWelcome { .. } => "staff_welcome",
+            Template::StatusChanged { .. } => "status_changed",
         }
     }
 
     /// (subject, body)
     pub fn render(&self) -> (String, String) {
+        let note;
         let (text, values): (&str, Vec<(&str, &str)>) = match self {
             Template::VerifyEmail { name, link } => (
                 include_str!("templates/verify_email.txt"),
@@ -89,15 +98,38 @@ impl Template {
                 include_str!("templates/staff_welcome.txt"),
                 vec![("name", name), ("role", role), ("link", link)],
             ),
+            Template::StatusChanged {
+                name,
+                reference,
+                service,
+                status,
+                note: public_note,
+            } => {
+                note = public_note.as_ref().map_or_else(String::new, |n| {
+                    format!("\nA note from the council:\n{n}\n")
+                });
+                (
+                    include_str!("templates/status_changed.txt"),
+                    vec![
+                        ("name", name),
+                        ("reference", reference),
+                        ("service", service),
+                        ("status", status),
+                        ("note", &note),
+                    ],
+                )
+            }
         };
         let (subject, body) = text
             .split_once('\n')
             .expect("a template starts with its subject line");
+        let mut subject = subject.trim().to_owned();
         let mut body = body.to_owned();
         for (key, value) in values {
+            subject = subject.replace(&format!("{{{key}}}"), value);
             body = body.replace(&format!("{{{key}}}"), value);
         }
-        (subject.trim().to_owned(), body)
+        (subject, body)
     }
 }
 
@@ -142,7 +174,7 @@ mod tests {
         ];
         for template in all {
             let (subject, body) = template.render();
-            assert!(!subject.is_empty());
+            assert!(!subject.is_empty() && !subject.contains('{'));
             assert!(
                 !body.contains('{') && !body.contains('}'),
                 "{}: {body}",

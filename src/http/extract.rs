@@ -11,7 +11,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::validation::{ValidationErrors, json_field_problem, without_position};
+use crate::http::error::ApiError;
 
 /// The body size limit, registered as app data by `startup`.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +64,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
-            Category::Data => ApiError::Validation(vec![field_error(&path, &inner)]),
+            Category::Data => ValidationErrors(vec![json_field_problem(&path, &inner)]).into(),
             Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedRequest(format!(
                 "the body is not valid JSON: {}",
                 without_position(&inner)
@@ -79,40 +80,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// serde reports unknown and missing fields against the enclosing object; name the field itself.
-fn field_error(path: &str, error: &serde_json::Error) -> FieldError {
-    let message = without_position(error);
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
-    let field = match (named, path) {
-        (Some(name), "." | "") => name.to_owned(),
-        (Some(name), parent) if !parent.ends_with(name) => format!("{parent}.{name}"),
-        _ if path == "." => String::new(),
-        _ => path.to_owned(),
-    };
-    let message = if message.starts_with("unknown field") {
-        "is not an accepted field".to_owned()
-    } else if message.starts_with("missing field") {
-        "is required".to_owned()
-    } else {
-        message
-    };
-    FieldError::new(field, message)
-}
-
-fn without_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::error::FieldError;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

@@ -2,6 +2,8 @@
 //! cluster and the migrated template are made once for the whole run.
 
 mod accounts;
+mod cli;
+mod email_delivery;
 mod embedded;
 mod errors;
 mod health;

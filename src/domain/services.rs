@@ -1,0 +1,666 @@
+//! The highway services residents and businesses apply for, and the `details` each one needs —
+//! only what the council needs to decide (data minimisation). Names, fees and target times are
+//! data in the `services` table; the shape and rules of each service's details are code, here.
+
+use chrono::{Days, NaiveDate};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{PartialSchema, ToSchema};
+use validator::Validate;
+
+use super::validation::{ValidationErrors, from_json_value, from_validator};
+
+/// Rules that depend on council policy, from configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceRules {
+    /// Minimum public-liability cover, in pence (£5 million by default).
+    pub min_insurance_cover_pence: i64,
+    /// Longest period a skip may stay on the highway under one permit.
+    pub skip_max_days: u32,
+    /// Longest period of one scaffolding or hoarding licence.
+    pub scaffold_max_days: u32,
+}
+
+/// The services with a details type. A catalogue row whose code is not here is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    SkipPermit,
+    ScaffoldLicence,
+    VehicleCrossing,
+    EvCableChannel,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [
+        ServiceKind::SkipPermit,
+        ServiceKind::ScaffoldLicence,
+        ServiceKind::VehicleCrossing,
+        ServiceKind::EvCableChannel,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ServiceKind::SkipPermit => "skip-permit",
+            ServiceKind::ScaffoldLicence => "scaffold-licence",
+            ServiceKind::VehicleCrossing => "vehicle-crossing",
+            ServiceKind::EvCableChannel => "ev-cable-channel",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Parses and checks `details`; returns them in canonical form (as they will be stored).
+    pub fn parse_details(
+        self,
+        details: serde_json::Value,
+        rules: &ServiceRules,
+        today: NaiveDate,
+    ) -> Result<serde_json::Value, ValidationErrors> {
+        match self {
+            ServiceKind::SkipPermit => checked::<SkipPermitDetails>(details, rules, today),
+            ServiceKind::ScaffoldLicence => {
+                checked::<ScaffoldLicenceDetails>(details, rules, today)
+            }
+            ServiceKind::VehicleCrossing => {
+                checked::<VehicleCrossingDetails>(details, rules, today)
+            }
+            ServiceKind::EvCableChannel => checked::<EvCableChannelDetails>(details, rules, today),
+        }
+    }
+
+    /// JSON Schema (2020-12) of this service's `details`, generated from the Rust type.
+    pub fn details_schema(self) -> serde_json::Value {
+        let schema = match self {
+            ServiceKind::SkipPermit => SkipPermitDetails::schema(),
+            ServiceKind::ScaffoldLicence => ScaffoldLicenceDetails::schema(),
+            ServiceKind::VehicleCrossing => VehicleCrossingDetails::schema(),
+            ServiceKind::EvCableChannel => EvCableChannelDetails::schema(),
+        };
+        let mut value = serde_json::to_value(schema).expect("a schema serialises");
+        value["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+        value
+    }
+
+    /// A valid `details`, with dates relative to `today`, for forms and tests.
+    pub fn details_example(self, rules: &ServiceRules, today: NaiveDate) -> serde_json::Value {
+        let start = today + Days::new(7);
+        let insurance = || Insurance {
+            insurer: "Broadland Mutual Insurance".into(),
+            policy_number: "PL-123456".into(),
+            cover_pence: rules.min_insurance_cover_pence,
+            expires_on: today + Days::new(365),
+        };
+        let site = || Address {
+            line1: "1 Market Place".into(),
+            line2: None,
+            town: "Norwich".into(),
+            postcode: "NR2 1NH".into(),
+        };
+        let value = match self {
+            ServiceKind::SkipPermit => serde_json::to_value(SkipPermitDetails {
+                site: site(),
+                location: SkipLocation::ParkingBay,
+                start_date: start,
+                end_date: start + Days::new(6),
+                skip_size_cubic_yards: 6,
+                operator: Contact {
+                    name: "Norfolk Skips Ltd".into(),
+                    phone: "01603 000000".into(),
+                    email: "bookings@norfolk-skips.example".into(),
+                },
+                insurance: insurance(),
+                lighting_and_guarding_confirmed: true,
+            }),
+            ServiceKind::ScaffoldLicence => serde_json::to_value(ScaffoldLicenceDetails {
+                kind: ScaffoldKind::Scaffolding,
+                site: site(),
+                dimensions: Dimensions {
+                    length_m: 12.0,
+                    width_m: 1.5,
+                    footway_width_left_m: 1.8,
+                },
+                start_date: start,
+                end_date: start + Days::new(41),
+                contractor: Contact {
+                    name: "Anglia Scaffolding Ltd".into(),
+                    phone: "01603 111111".into(),
+                    email: "office@anglia-scaffolding.example".into(),
+                },
+                insurance: insurance(),
+            }),
+            ServiceKind::VehicleCrossing => serde_json::to_value(VehicleCrossingDetails {
+                property: site(),
+                ownership: Ownership::Owner,
+                crossing_width_m: 3.6,
+                vehicle_type: VehicleType::Car,
+                planning_permission_reference: None,
+            }),
+            ServiceKind::EvCableChannel => serde_json::to_value(EvCableChannelDetails {
+                business_name: "Norwich Deliveries Ltd".into(),
+                company_number: "01234567".into(),
+                installation: site(),
+                channel_product: "Kerbo Charge cable channel".into(),
+                installation_date: start,
+                insurance: insurance(),
+            }),
+        };
+        value.expect("an example serialises")
+    }
+}
+
+/// The rules a details type adds beyond its field-by-field checks.
+trait Details: DeserializeOwned + Serialize + Validate {
+    fn check(&self, rules: &ServiceRules, today: NaiveDate, errors: &mut ValidationErrors);
+}
+
+fn checked<T: Details>(
+    details: serde_json::Value,
+    rules: &ServiceRules,
+    today: NaiveDate,
+) -> Result<serde_json::Value, ValidationErrors> {
+    let parsed: T = from_json_value(details, "details")?;
+    let mut errors = match parsed.validate() {
+        Ok(()) => ValidationErrors::default(),
+        Err(e) => from_validator("details", &e),
+    };
+    parsed.check(rules, today, &mut errors);
+    errors.into_result()?;
+    Ok(serde_json::to_value(parsed).expect("details serialise"))
+}
+
+/// A postal address in the UK.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[validate(length(min = 1, max = 100))]
+    pub line1: String,
+    #[validate(length(min = 1, max = 100))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[validate(length(min = 1, max = 60))]
+    pub town: String,
+    /// A UK postcode, e.g. `NR1 2DH`.
+    #[validate(custom(function = "valid_postcode"))]
+    pub postcode: String,
+}
+
+/// A company or person the council may need to contact about the works.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    #[validate(length(min = 1, max = 100))]
+    pub name: String,
+    #[validate(custom(function = "valid_phone"))]
+    pub phone: String,
+    #[validate(email, length(max = 254))]
+    pub email: String,
+}
+
+/// Public-liability insurance covering the works.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Insurance {
+    #[validate(length(min = 1, max = 100))]
+    pub insurer: String,
+    #[validate(length(min = 1, max = 50))]
+    pub policy_number: String,
+    /// Cover in pence; at least the council's minimum (£5,000,000 by default).
+    #[validate(range(min = 0))]
+    pub cover_pence: i64,
+    pub expires_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipLocation {
+    Carriageway,
+    ParkingBay,
+    Footway,
+    Verge,
+}
+
+/// A skip on the highway (Highways Act 1980 s.139).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipPermitDetails {
+    #[validate(nested)]
+    #[schema(inline)]
+    pub site: Address,
+    /// Where on the highway the skip will stand.
+    #[schema(inline)]
+    pub location: SkipLocation,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    #[validate(range(min = 2, max = 40))]
+    pub skip_size_cubic_yards: u8,
+    /// The skip company.
+    #[validate(nested)]
+    #[schema(inline)]
+    pub operator: Contact,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub insurance: Insurance,
+    /// The operator will light and guard the skip as the permit requires. Must be `true`.
+    pub lighting_and_guarding_confirmed: bool,
+}
+
+impl Details for SkipPermitDetails {
+    fn check(&self, rules: &ServiceRules, today: NaiveDate, errors: &mut ValidationErrors) {
+        check_period(
+            self.start_date,
+            self.end_date,
+            rules.skip_max_days,
+            today,
+            errors,
+        );
+        check_insurance(&self.insurance, self.end_date, rules, errors);
+        if !self.lighting_and_guarding_confirmed {
+            errors.add(
+                "details.lighting_and_guarding_confirmed",
+                "must be true: a skip on the highway must be lit and guarded",
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaffoldKind {
+    /// Scaffolding (s.169).
+    Scaffolding,
+    /// A hoarding or fence (s.172).
+    Hoarding,
+}
+
+/// Size of the structure on the highway, in metres.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dimensions {
+    #[validate(range(min = 0.5, max = 200.0))]
+    pub length_m: f64,
+    #[validate(range(min = 0.3, max = 10.0))]
+    pub width_m: f64,
+    /// Footway width left clear for pedestrians.
+    #[validate(range(min = 0.0, max = 10.0))]
+    pub footway_width_left_m: f64,
+}
+
+/// Scaffolding or a hoarding on the highway (Highways Act 1980 s.169 / s.172).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaffoldLicenceDetails {
+    #[schema(inline)]
+    pub kind: ScaffoldKind,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub site: Address,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub dimensions: Dimensions,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub contractor: Contact,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub insurance: Insurance,
+}
+
+impl Details for ScaffoldLicenceDetails {
+    fn check(&self, rules: &ServiceRules, today: NaiveDate, errors: &mut ValidationErrors) {
+        check_period(
+            self.start_date,
+            self.end_date,
+            rules.scaffold_max_days,
+            today,
+            errors,
+        );
+        check_insurance(&self.insurance, self.end_date, rules, errors);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    Owner,
+    /// Not the owner, but with the owner's written consent.
+    OwnersConsent,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VehicleType {
+    Car,
+    Van,
+    Motorcycle,
+    Other,
+}
+
+/// A vehicle crossing / dropped kerb (Highways Act 1980 s.184).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleCrossingDetails {
+    #[validate(nested)]
+    #[schema(inline)]
+    pub property: Address,
+    #[schema(inline)]
+    pub ownership: Ownership,
+    /// Width of the crossing at the kerb, in metres.
+    #[validate(range(min = 2.4, max = 9.0))]
+    pub crossing_width_m: f64,
+    #[schema(inline)]
+    pub vehicle_type: VehicleType,
+    /// Needed where the road is classified or the property is a flat or listed building.
+    #[validate(length(min = 1, max = 30))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planning_permission_reference: Option<String>,
+}
+
+impl Details for VehicleCrossingDetails {
+    fn check(&self, _: &ServiceRules, _: NaiveDate, _: &mut ValidationErrors) {}
+}
+
+/// A channel for an electric-vehicle charging cable across the footway, for businesses.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvCableChannelDetails {
+    #[validate(length(min = 1, max = 160))]
+    pub business_name: String,
+    /// Companies House number: eight digits, or two letters and six digits.
+    #[validate(custom(function = "valid_company_number"))]
+    pub company_number: String,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub installation: Address,
+    /// The approved channel product to be installed.
+    #[validate(length(min = 1, max = 100))]
+    pub channel_product: String,
+    pub installation_date: NaiveDate,
+    #[validate(nested)]
+    #[schema(inline)]
+    pub insurance: Insurance,
+}
+
+impl Details for EvCableChannelDetails {
+    fn check(&self, rules: &ServiceRules, today: NaiveDate, errors: &mut ValidationErrors) {
+        if self.installation_date < today {
+            errors.add("details.installation_date", "must not be in the past");
+        }
+        check_insurance(&self.insurance, self.installation_date, rules, errors);
+    }
+}
+
+fn check_period(
+    start: NaiveDate,
+    end: NaiveDate,
+    max_days: u32,
+    today: NaiveDate,
+    errors: &mut ValidationErrors,
+) {
+    if start < today {
+        errors.add("details.start_date", "must not be in the past");
+    }
+    if end < start {
+        errors.add("details.end_date", "must not be before start_date");
+    } else if (end - start).num_days() + 1 > i64::from(max_days) {
+        errors.add(
+            "details.end_date",
+            format!("the period must be at most {max_days} days"),
+        );
+    }
+}
+
+fn check_insurance(
+    insurance: &Insurance,
+    needed_until: NaiveDate,
+    rules: &ServiceRules,
+    errors: &mut ValidationErrors,
+) {
+    if insurance.cover_pence < rules.min_insurance_cover_pence {
+        errors.add(
+            "details.insurance.cover_pence",
+            format!(
+                "must be at least {} pence (£{})",
+                rules.min_insurance_cover_pence,
+                rules.min_insurance_cover_pence / 100
+            ),
+        );
+    }
+    if insurance.expires_on < needed_until {
+        errors.add(
+            "details.insurance.expires_on",
+            "the insurance must be in force until the works end",
+        );
+    }
+}
+
+fn invalid(code: &'static str, message: &'static str) -> validator::ValidationError {
+    validator::ValidationError::new(code).with_message(message.into())
+}
+
+/// UK postcode shape: outward code (A9, A99, AA9, AA99, A9A, AA9A), then 9AA. `GIR 0AA` too.
+fn valid_postcode(raw: &str) -> Result<(), validator::ValidationError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let ok = compact == "GIR0AA" || {
+        let bytes = compact.as_bytes();
+        let (outward, inward) = bytes.split_at(bytes.len().saturating_sub(3));
+        let inward_ok = inward.len() == 3
+            && inward[0].is_ascii_digit()
+            && inward[1..].iter().all(u8::is_ascii_alphabetic);
+        let outward_ok = match outward {
+            [a, d] => a.is_ascii_alphabetic() && d.is_ascii_digit(),
+            [a, b, c] => {
+                a.is_ascii_alphabetic()
+                    && (b.is_ascii_digit() || b.is_ascii_alphabetic())
+                    && (c.is_ascii_alphanumeric())
+                    && (b.is_ascii_digit() || c.is_ascii_digit())
+            }
+            [a, b, c, d] => {
+                a.is_ascii_alphabetic()
+                    && b.is_ascii_alphabetic()
+                    && c.is_ascii_digit()
+                    && d.is_ascii_alphanumeric()
+            }
+            _ => false,
+        };
+        inward_ok && outward_ok
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("postcode", "is not a UK postcode"))
+    }
+}
+
+fn valid_phone(raw: &str) -> Result<(), validator::ValidationError> {
+    let allowed = raw
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +()-".contains(c));
+    let digits = raw.chars().filter(char::is_ascii_digit).count();
+    if allowed && (7..=15).contains(&digits) && raw.len() <= 25 {
+        Ok(())
+    } else {
+        Err(invalid("phone", "is not a phone number"))
+    }
+}
+
+fn valid_company_number(raw: &str) -> Result<(), validator::ValidationError> {
+    let bytes = raw.trim().as_bytes();
+    let ok = bytes.len() == 8
+        && (bytes.iter().all(u8::is_ascii_digit)
+            || (bytes[..2].iter().all(u8::is_ascii_uppercase)
+                && bytes[2..].iter().all(u8::is_ascii_digit)));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("company_number", "is not a Companies House number"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules() -> ServiceRules {
+        ServiceRules {
+            min_insurance_cover_pence: 500_000_000,
+            skip_max_days: 28,
+            scaffold_max_days: 182,
+        }
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    fn fields(result: Result<serde_json::Value, ValidationErrors>) -> Vec<String> {
+        result.unwrap_err().0.into_iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn every_example_is_valid() {
+        for kind in ServiceKind::ALL {
+            let example = kind.details_example(&rules(), today());
+            let parsed = kind.parse_details(example.clone(), &rules(), today());
+            assert_eq!(
+                parsed.as_ref().ok(),
+                Some(&example),
+                "{}: {parsed:?}",
+                kind.code()
+            );
+        }
+    }
+
+    #[test]
+    fn schemas_are_2020_12_objects_that_refuse_extra_fields() {
+        for kind in ServiceKind::ALL {
+            let schema = kind.details_schema();
+            assert_eq!(
+                schema["$schema"],
+                "https://json-schema.org/draft/2020-12/schema"
+            );
+            assert_eq!(schema["type"], "object", "{}", kind.code());
+            assert_eq!(
+                schema["additionalProperties"],
+                false,
+                "{}: {schema}",
+                kind.code()
+            );
+            assert!(
+                !schema.to_string().contains("$ref"),
+                "{}: nested types are inlined",
+                kind.code()
+            );
+        }
+    }
+
+    #[test]
+    fn skip_permit_rules() {
+        let kind = ServiceKind::SkipPermit;
+        let mut details = kind.details_example(&rules(), today());
+        details["start_date"] = json!("2026-11-22");
+        details["end_date"] = json!("2026-11-21");
+        details["insurance"]["cover_pence"] = json!(100);
+        details["lighting_and_guarding_confirmed"] = json!(false);
+        details["site"]["postcode"] = json!("NOT A CODE");
+        details["operator"]["email"] = json!("nope");
+        let mut got = fields(kind.parse_details(details, &rules(), today()));
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "details.end_date",
+                "details.insurance.cover_pence",
+                "details.lighting_and_guarding_confirmed",
+                "details.operator.email",
+                "details.site.postcode",
+                "details.start_date",
+            ]
+        );
+    }
+
+    #[test]
+    fn periods_longer_than_the_maximum_are_refused() {
+        let kind = ServiceKind::SkipPermit;
+        let mut details = kind.details_example(&rules(), today());
+        details["start_date"] = json!("2026-12-01");
+        details["end_date"] = json!("2026-12-28");
+        assert!(
+            kind.parse_details(details.clone(), &rules(), today())
+                .is_ok(),
+            "28 days inclusive"
+        );
+        details["end_date"] = json!("2026-12-29");
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.end_date"]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_name_their_path() {
+        let kind = ServiceKind::VehicleCrossing;
+        let mut details = kind.details_example(&rules(), today());
+        details["owner_date_of_birth"] = json!("1980-01-01");
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.owner_date_of_birth"]
+        );
+        let mut details = kind.details_example(&rules(), today());
+        details["property"]["country"] = json!("UK");
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.property.country"]
+        );
+        let mut details = kind.details_example(&rules(), today());
+        details["crossing_width_m"] = json!("wide");
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.crossing_width_m"]
+        );
+        let mut details = kind.details_example(&rules(), today());
+        details["crossing_width_m"] = json!(1.0);
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.crossing_width_m"]
+        );
+        assert_eq!(
+            fields(kind.parse_details(json!("text"), &rules(), today())),
+            ["details"]
+        );
+    }
+
+    #[test]
+    fn postcodes() {
+        for good in [
+            "NR1 2DH", "nr12dh", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "W1A 0AX", "EC1A 1BB",
+            "GIR 0AA",
+        ] {
+            assert!(valid_postcode(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "NR1", "12345", "NR1 2D", "NRR1 2DH", "1R1 2DH", "NR1 22H",
+        ] {
+            assert!(valid_postcode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_and_company_numbers() {
+        assert!(valid_phone("+44 (0)1603 222222").is_ok());
+        assert!(valid_phone("call me").is_err());
+        assert!(valid_phone("123").is_err());
+        assert!(valid_company_number("01234567").is_ok());
+        assert!(valid_company_number("SC123456").is_ok());
+        assert!(valid_company_number("1234567").is_err());
+        assert!(valid_company_number("sc123456").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The outbox survives an SMTP outage: nothing is lost, everything goes once the server is back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::helpers::{PASSWORD, spawn_app_with};
+
+/// A minimal SMTP server that accepts every message and keeps its text.
+async fn smtp_sink(listener: TcpListener, received: Arc<Mutex<Vec<String>>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let received = received.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 sink ready\r\n").await.ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let command = line.to_ascii_uppercase();
+                let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if command.starts_with("DATA") {
+                    write.write_all(b"354 go ahead\r\n").await.ok();
+                    let mut message = String::new();
+                    while let Ok(Some(data)) = lines.next_line().await {
+                        if data == "." {
+                            break;
+                        }
+                        message.push_str(&data);
+                        message.push('\n');
+                    }
+                    received.lock().unwrap().push(message);
+                    b"250 queued\r\n"
+                } else if command.starts_with("QUIT") {
+                    write.write_all(b"221 bye\r\n").await.ok();
+                    return;
+                } else {
+                    b"250 ok\r\n"
+                };
+                write.write_all(reply).await.ok();
+            }
+        });
+    }
+}
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Row {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+}
+
+async fn outbox_state(app: &crate::helpers::TestApp) -> Row {
+    let mut conn = app.db().await;
+    diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT status, attempts FROM email_outbox"),
+        &mut conn,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn emails_queued_while_smtp_is_down_are_sent_when_it_returns() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app =
+        spawn_app_with(|s| s.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into()))
+            .await;
+    assert_eq!(
+        app.sign_up("Siân Jones", "sian@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+
+    // SMTP is down: the email stays queued and is retried.
+    let mut state = outbox_state(&app).await;
+    for _ in 0..100 {
+        if state.attempts >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = outbox_state(&app).await;
+    }
+    assert_eq!(state.status, "pending");
+    assert!(state.attempts >= 2, "{state:?}");
+
+    // SMTP comes back: the email goes, once.
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(smtp_sink(listener, received.clone()));
+    for _ in 0..200 {
+        if outbox_state(&app).await.status == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outbox_state(&app).await.status, "sent");
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("To: sian@example.org"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[0].contains("Subject: Confirm your email address for MyNorfolk"),
+        "{}",
+        messages[0]
+    );
+}
