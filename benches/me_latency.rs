@@ -96,15 +96,13 @@ async fn main() -> anyhow::Result<()> {
         );
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(r) = client
+                let response = client
                     .post(format!("{base}/api/v1/sessions"))
                     .json(&sign_in)
                     .send()
-                    .await
-                {
-                    if r.status().is_success() {
-                        sign_ins.fetch_add(1, Ordering::Relaxed);
-                    }
+                    .await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    sign_ins.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
