@@ -5,6 +5,7 @@
 //! `startup` which wires them together. `cli` is what the binary runs.
 
 pub mod accounts;
+pub mod applications;
 pub mod auth;
 pub mod cli;
 pub mod configuration;

@@ -2,6 +2,7 @@
 //! Nothing outside this module writes SQL.
 
 pub mod accounts;
+pub mod applications;
 pub mod audit;
 pub mod embedded_postgres;
 pub mod outbox;

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
+pub mod pagination;
 pub mod routes;
 
 pub use error::ApiError;

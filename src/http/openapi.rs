@@ -19,6 +19,8 @@ use crate::http::error::{FieldError, Problem};
         (name = "accounts", description = "Sign-up, email verification, password reset"),
         (name = "sessions", description = "Signing in and out; access and refresh tokens"),
         (name = "me", description = "The signed-in resident's own account"),
+        (name = "services", description = "The catalogue of highway services"),
+        (name = "applications", description = "A resident's applications"),
         (name = "admin", description = "Council staff (roles staff, admin)"),
     ),
     components(schemas(Problem, FieldError)),

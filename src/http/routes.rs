@@ -10,7 +10,9 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
-use crate::http::handlers::{accounts, admin, docs, health, me, sessions};
+use crate::http::handlers::{
+    accounts, admin, admin_applications, applications, docs, health, me, sessions,
+};
 use crate::http::openapi::ApiDoc;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -33,7 +35,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(me::put_preferences)
         .service(me::list_sessions)
         .service(me::revoke_session)
+        // Services and applications
+        .service(applications::list_services)
+        .service(applications::get_service)
+        .service(applications::submit)
+        .service(applications::list)
+        .service(applications::get)
+        .service(applications::events)
+        .service(applications::withdraw)
+        .service(applications::update)
         // Council staff
+        .service(admin_applications::queue)
+        .service(admin_applications::detail)
+        .service(admin_applications::transition)
+        .service(admin_applications::assign)
         .service(admin::create);
 }
 

@@ -294,6 +294,8 @@ impl Email {
 
 fn parse_eml(text: &str) -> Email {
     let (head, body) = text.split_once("\r\n\r\n").expect("headers and body");
+    // Long headers are folded onto continuation lines that start with white space.
+    let head = head.replace("\r\n ", " ").replace("\r\n\t", " ");
     let header = |name: &str| {
         head.lines()
             .find_map(|line| line.strip_prefix(&format!("{name}: ")))

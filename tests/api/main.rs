@@ -2,6 +2,7 @@
 //! cluster and the migrated template are made once for the whole run.
 
 mod accounts;
+mod applications;
 mod cli;
 mod email_delivery;
 mod embedded;

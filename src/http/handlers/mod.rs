@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_applications;
+pub mod applications;
 pub mod docs;
 pub mod health;
 pub mod me;

@@ -1,0 +1,225 @@
+//! Application use cases: submitting, and every change of status. Each runs in one transaction:
+//! the change, its event row, its audit row and — when the applicant asked for them — the
+//! status email in the outbox, so nothing is ever half-written. No HTTP here.
+
+use chrono::{Datelike, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::db::applications::{
+    self as store, Application, NewApplication, NewEvent, Service, StatusChange,
+};
+use crate::db::audit::{self, Actor};
+use crate::db::{accounts, outbox};
+use crate::domain::application::{
+    Mover, Status, TransitionError, expected_decision_by, licence_expires_on, reference,
+};
+use crate::email::templates::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Stores a new application (details already validated) with its first event and audit row.
+pub async fn submit(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    service: &Service,
+    details: &serde_json::Value,
+) -> Result<Application, diesel::result::Error> {
+    let now = Utc::now();
+    let number = store::next_reference_number(conn).await?;
+    let reference = reference(&service.reference_prefix, now.year(), number);
+    let target_days = u32::try_from(service.target_decision_days).unwrap_or(0);
+    let application = store::insert(
+        conn,
+        &NewApplication {
+            reference: &reference,
+            account_id: account,
+            service_code: &service.code,
+            status: Status::Submitted.as_str(),
+            details,
+            fee_pence: service.fee_pence,
+            expected_decision_by: expected_decision_by(now.date_naive(), target_days),
+        },
+    )
+    .await?;
+    store::insert_event(
+        conn,
+        &NewEvent {
+            application_id: application.id,
+            from_status: None,
+            to_status: Status::Submitted.as_str(),
+            actor_role: actor.role,
+            actor_id: actor.id,
+            public_note: None,
+            internal_note: None,
+        },
+    )
+    .await?;
+    audit::record(
+        conn,
+        actor,
+        application_event("application.submitted", &application),
+    )
+    .await?;
+    Ok(application)
+}
+
+/// A request to move an application to another status.
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    pub to: Status,
+    pub mover: Mover,
+    pub actor: &'a Actor,
+    pub public_note: Option<&'a str>,
+    pub internal_note: Option<&'a str>,
+    /// New details, for an applicant answering a request for more information.
+    pub details: Option<&'a serde_json::Value>,
+    /// The applicant's own account, when the applicant is the mover: anyone else's application
+    /// is "not found".
+    pub owner: Option<Uuid>,
+}
+
+/// Moves an application, in one transaction, if the status machine allows it.
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    request: Move<'_>,
+) -> Result<Application, Failure> {
+    conn.transaction(async move |conn| {
+        let current = store::find(conn, id, true)
+            .await?
+            .ok_or(Failure::NotFound)?;
+        if request.owner.is_some() && current.account_id != request.owner {
+            return Err(Failure::NotFound);
+        }
+        let from = Status::parse(&current.status)
+            .ok_or_else(|| Failure::Conflict("unknown status".into()))?;
+        let to = from.transition(request.to, request.mover)?;
+        let service = store::active_service(conn, &current.service_code).await?;
+        let today = Utc::now().date_naive();
+        let change = StatusChange {
+            status: to.as_str(),
+            details: request.details,
+            decided: matches!(to, Status::Approved | Status::Rejected),
+            issued_licence_expires_on: (to == Status::Issued).then(|| {
+                let months = service
+                    .as_ref()
+                    .and_then(|s| s.licence_validity_months)
+                    .and_then(|m| u32::try_from(m).ok());
+                licence_expires_on(today, months).or_else(|| period_end(&current.details))
+            }),
+            closed: to == Status::Closed,
+        };
+        let updated = store::apply_change(conn, id, &change).await?;
+        store::insert_event(
+            conn,
+            &NewEvent {
+                application_id: id,
+                from_status: Some(from.as_str()),
+                to_status: to.as_str(),
+                actor_role: request.actor.role,
+                actor_id: request.actor.id,
+                public_note: request.public_note,
+                internal_note: request.internal_note,
+            },
+        )
+        .await?;
+        let action = if request.details.is_some() {
+            "application.details_updated"
+        } else {
+            "application.status_changed"
+        };
+        audit::record(conn, request.actor, application_event(action, &updated)).await?;
+        // The applicant hears about what the council did, not about their own actions.
+        if request.mover == Mover::Staff {
+            notify_applicant(conn, &updated, service.as_ref(), to, request.public_note).await?;
+        }
+        Ok(updated)
+    })
+    .await
+}
+
+/// Assigns an application to a member of staff (who must have the staff or admin role).
+pub async fn assign(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    staff: Uuid,
+    actor: &Actor,
+) -> Result<Application, Failure> {
+    conn.transaction(async move |conn| {
+        store::find(conn, id, true)
+            .await?
+            .ok_or(Failure::NotFound)?;
+        let assignee = accounts::find(conn, staff).await.map_err(|e| match e {
+            diesel::result::Error::NotFound => {
+                Failure::Conflict("staff_id is not a council staff account".into())
+            }
+            other => other.into(),
+        })?;
+        if !matches!(assignee.role.as_str(), "staff" | "admin") {
+            return Err(Failure::Conflict(
+                "staff_id is not a council staff account".into(),
+            ));
+        }
+        let updated = store::assign(conn, id, staff).await?;
+        audit::record(
+            conn,
+            actor,
+            application_event("application.assigned", &updated),
+        )
+        .await?;
+        Ok(updated)
+    })
+    .await
+}
+
+/// Emails the applicant about the new status, if they asked for status emails.
+async fn notify_applicant(
+    conn: &mut AsyncPgConnection,
+    application: &Application,
+    service: Option<&Service>,
+    to: Status,
+    public_note: Option<&str>,
+) -> Result<(), diesel::result::Error> {
+    let Some(account_id) = application.account_id else {
+        return Ok(());
+    };
+    let account = accounts::find(conn, account_id).await?;
+    if !account.status_update_emails {
+        return Ok(());
+    }
+    let email = Template::StatusChanged {
+        name: account.name,
+        reference: application.reference.clone(),
+        service: service.map_or_else(|| application.service_code.clone(), |s| s.name.clone()),
+        status: to.describe().to_owned(),
+        note: public_note.map(str::to_owned),
+    };
+    outbox::enqueue(conn, Some(account_id), &account.email, &email).await
+}
+
+/// The last day of the period applied for, for licences that run for that period.
+fn period_end(details: &serde_json::Value) -> Option<chrono::NaiveDate> {
+    details.get("end_date")?.as_str()?.parse().ok()
+}
+
+fn application_event<'a>(action: &'a str, application: &Application) -> audit::Event<'a> {
+    audit::Event {
+        action,
+        target_type: "application",
+        target_id: Some(application.id),
+        subject_id: application.account_id,
+        reason: None,
+    }
+}

@@ -1,0 +1,341 @@
+//! The service catalogue, applications, their events, and idempotency keys.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{application_events, applications, idempotency_keys, services};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = services)]
+pub struct Service {
+    pub code: String,
+    pub reference_prefix: String,
+    pub name: String,
+    pub description: String,
+    pub audience: String,
+    pub fee_pence: i32,
+    pub target_decision_days: i32,
+    pub licence_validity_months: Option<i32>,
+    pub legal_basis: String,
+}
+
+pub async fn active_services(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Service>> {
+    services::table
+        .filter(services::active.eq(true))
+        .order(services::code.asc())
+        .select(Service::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn active_service(
+    conn: &mut AsyncPgConnection,
+    code: &str,
+) -> QueryResult<Option<Service>> {
+    services::table
+        .filter(services::active.eq(true))
+        .filter(services::code.eq(code))
+        .select(Service::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = applications)]
+pub struct Application {
+    pub id: Uuid,
+    pub reference: String,
+    pub account_id: Option<Uuid>,
+    pub service_code: String,
+    pub status: String,
+    pub details: serde_json::Value,
+    pub fee_pence: i32,
+    pub assigned_to: Option<Uuid>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expected_decision_by: NaiveDate,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub licence_expires_on: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = applications)]
+pub struct NewApplication<'a> {
+    pub reference: &'a str,
+    pub account_id: Uuid,
+    pub service_code: &'a str,
+    pub status: &'a str,
+    pub details: &'a serde_json::Value,
+    pub fee_pence: i32,
+    pub expected_decision_by: NaiveDate,
+}
+
+/// The next number for a human reference. Rolled-back submissions leave gaps, which is fine.
+pub async fn next_reference_number(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "nextval('application_number_seq')",
+    ))
+    .get_result(conn)
+    .await
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewApplication<'_>,
+) -> QueryResult<Application> {
+    diesel::insert_into(applications::table)
+        .values(new)
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// One application, locked for the rest of the transaction when `for_update`.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    for_update: bool,
+) -> QueryResult<Option<Application>> {
+    let query = applications::table
+        .find(id)
+        .select(Application::as_select());
+    if for_update {
+        query.for_update().first(conn).await.optional()
+    } else {
+        query.first(conn).await.optional()
+    }
+}
+
+/// What changes with a status transition.
+#[derive(Debug, Default)]
+pub struct StatusChange<'a> {
+    pub status: &'a str,
+    pub details: Option<&'a serde_json::Value>,
+    pub decided: bool,
+    pub issued_licence_expires_on: Option<Option<NaiveDate>>,
+    pub closed: bool,
+}
+
+pub async fn apply_change(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &StatusChange<'_>,
+) -> QueryResult<Application> {
+    let now = Utc::now();
+    diesel::update(applications::table.find(id))
+        .set((
+            applications::status.eq(change.status),
+            applications::updated_at.eq(now),
+            change.details.map(|d| applications::details.eq(d.clone())),
+            change.decided.then_some(applications::decided_at.eq(now)),
+            change.issued_licence_expires_on.map(|expires| {
+                (
+                    applications::issued_at.eq(now),
+                    applications::licence_expires_on.eq(expires),
+                )
+            }),
+            change.closed.then_some(applications::closed_at.eq(now)),
+        ))
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn assign(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    staff: Uuid,
+) -> QueryResult<Application> {
+    diesel::update(applications::table.find(id))
+        .set((
+            applications::assigned_to.eq(staff),
+            applications::updated_at.eq(Utc::now()),
+        ))
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = application_events)]
+pub struct Event {
+    pub id: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor_role: String,
+    pub actor_id: Option<Uuid>,
+    pub public_note: Option<String>,
+    pub internal_note: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = application_events)]
+pub struct NewEvent<'a> {
+    pub application_id: Uuid,
+    pub from_status: Option<&'a str>,
+    pub to_status: &'a str,
+    pub actor_role: &'a str,
+    pub actor_id: Option<Uuid>,
+    pub public_note: Option<&'a str>,
+    pub internal_note: Option<&'a str>,
+}
+
+pub async fn insert_event(conn: &mut AsyncPgConnection, event: &NewEvent<'_>) -> QueryResult<()> {
+    diesel::insert_into(application_events::table)
+        .values(event)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The application's history, oldest first.
+pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryResult<Vec<Event>> {
+    application_events::table
+        .filter(application_events::application_id.eq(application))
+        .order(application_events::id.asc())
+        .select(Event::as_select())
+        .load(conn)
+        .await
+}
+
+/// Position in a newest-first list: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub submitted_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// Filters of the resident's list and the staff queue.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    pub account_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub assigned_to: Option<Uuid>,
+    pub submitted_from: Option<DateTime<Utc>>,
+    pub submitted_before: Option<DateTime<Utc>>,
+    /// A reference, or the start of one (upper-cased by the caller).
+    pub reference_prefix: Option<String>,
+}
+
+/// One page, newest first, using keyset pagination: `(submitted_at, id) < after`, which every
+/// filter's index serves without an offset scan. Fetches `limit + 1` rows to know if there is more.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filters: &Filters,
+    after: Option<Position>,
+    limit: i64,
+) -> QueryResult<Vec<Application>> {
+    let mut query = applications::table
+        .select(Application::as_select())
+        .into_boxed();
+    if let Some(account) = filters.account_id {
+        query = query.filter(applications::account_id.eq(account));
+    }
+    if let Some(status) = &filters.status {
+        query = query.filter(applications::status.eq(status.clone()));
+    }
+    if let Some(service) = &filters.service {
+        query = query.filter(applications::service_code.eq(service.clone()));
+    }
+    if let Some(staff) = filters.assigned_to {
+        query = query.filter(applications::assigned_to.eq(staff));
+    }
+    if let Some(from) = filters.submitted_from {
+        query = query.filter(applications::submitted_at.ge(from));
+    }
+    if let Some(before) = filters.submitted_before {
+        query = query.filter(applications::submitted_at.lt(before));
+    }
+    if let Some(prefix) = &filters.reference_prefix {
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query = query.filter(applications::reference.like(pattern));
+    }
+    if let Some(after) = after {
+        query = query.filter(
+            diesel::dsl::sql::<Bool>("(applications.submitted_at, applications.id) < (")
+                .bind::<Timestamptz, _>(after.submitted_at)
+                .sql(", ")
+                .bind::<SqlUuid, _>(after.id)
+                .sql(")"),
+        );
+    }
+    query
+        .order((applications::submitted_at.desc(), applications::id.desc()))
+        .limit(limit + 1)
+        .load(conn)
+        .await
+}
+
+/// A stored response for an idempotency key.
+#[derive(Debug, Queryable)]
+pub struct StoredResponse {
+    pub request_hash: Vec<u8>,
+    pub status: i32,
+    pub body: serde_json::Value,
+}
+
+/// Claims `key` for this request inside the caller's transaction. `None` means it is ours (go on
+/// and record the response); `Some` is the first request's response. A concurrent request with
+/// the same key waits on the row lock until the first commits, then sees its response.
+pub async fn claim_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    key: &str,
+    request_hash: &[u8],
+) -> QueryResult<Option<StoredResponse>> {
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::account_id.eq(account),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::response_status.eq(0),
+            idempotency_keys::response_body.eq(serde_json::Value::Null),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    idempotency_keys::table
+        .find((account, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .await
+        .map(Some)
+}
+
+pub async fn store_idempotent_response(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    key: &str,
+    status: i32,
+    body: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find((account, key)))
+        .set((
+            idempotency_keys::response_status.eq(status),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

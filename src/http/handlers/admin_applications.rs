@@ -1,0 +1,267 @@
+//! The staff application queue. The queue itself shows no personal data; opening an application
+//! does, and is audited.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::applications::{ApplicationView, position};
+use crate::applications::{self, Move};
+use crate::db::applications::{self as store, Application, Event, Filters};
+use crate::db::{accounts, audit};
+use crate::domain::application::{Mover, Status};
+use crate::http::ApiError;
+use crate::http::auth::Staff;
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    pub status: Option<Status>,
+    pub service: Option<String>,
+    pub assigned_to: Option<Uuid>,
+    /// Submitted on or after this day (UTC).
+    pub submitted_from: Option<NaiveDate>,
+    /// Submitted on or before this day (UTC).
+    pub submitted_to: Option<NaiveDate>,
+    /// A reference, or its beginning (`SKP-2026-00004`).
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+}
+
+/// A row of the queue: enough to triage, no personal data.
+#[derive(Serialize, ToSchema)]
+pub struct QueueItem {
+    pub id: Uuid,
+    pub reference: String,
+    pub service: String,
+    pub status: Status,
+    pub submitted_at: DateTime<Utc>,
+    pub expected_decision_by: NaiveDate,
+    pub assigned_to: Option<Uuid>,
+}
+
+impl From<Application> for QueueItem {
+    fn from(a: Application) -> Self {
+        QueueItem {
+            id: a.id,
+            status: Status::parse(&a.status).unwrap_or(Status::Submitted),
+            reference: a.reference,
+            service: a.service_code,
+            submitted_at: a.submitted_at,
+            expected_decision_by: a.expected_decision_by,
+            assigned_to: a.assigned_to,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Applicant {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffEventView {
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor_role: String,
+    pub actor_id: Option<Uuid>,
+    pub public_note: Option<String>,
+    pub internal_note: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<Event> for StaffEventView {
+    fn from(e: Event) -> Self {
+        StaffEventView {
+            from: e.from_status.as_deref().and_then(Status::parse),
+            to: Status::parse(&e.to_status).unwrap_or(Status::Submitted),
+            actor_role: e.actor_role,
+            actor_id: e.actor_id,
+            public_note: e.public_note,
+            internal_note: e.internal_note,
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffApplicationView {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub assigned_to: Option<Uuid>,
+    /// `null` once the applicant's account has been erased.
+    pub applicant: Option<Applicant>,
+    pub events: Vec<StaffEventView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub to: Status,
+    /// Shown to the applicant (and emailed, if they asked for status emails).
+    #[schema(max_length = 2000)]
+    pub public_note: Option<String>,
+    /// Seen by staff only.
+    #[schema(max_length = 2000)]
+    pub internal_note: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    pub staff_id: Uuid,
+}
+
+/// The application queue, newest first, with filters.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(QueueQuery), responses((status = 200, body = Page<QueueItem>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/admin/applications")]
+pub async fn queue(
+    state: web::Data<AppState>,
+    _staff: Staff,
+    query: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    let day_start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let filters = Filters {
+        account_id: None,
+        status: query.status.map(|s| s.as_str().to_owned()),
+        service: query.service.clone(),
+        assigned_to: query.assigned_to,
+        submitted_from: query.submitted_from.and_then(day_start),
+        submitted_before: query
+            .submitted_to
+            .and_then(|d| d.succ_opt())
+            .and_then(day_start),
+        reference_prefix: query
+            .q
+            .as_deref()
+            .map(|q| q.trim().to_uppercase())
+            .filter(|q| !q.is_empty()),
+    };
+    let mut conn = state.pool.get().await?;
+    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    Ok(HttpResponse::Ok().json(pagination::page(rows, limit, position, QueueItem::from)))
+}
+
+/// An application in full — details, applicant, events with internal notes. Audited.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/admin/applications/{id}")]
+pub async fn detail(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    let actor = caller.actor();
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let application = store::find(conn, id, false)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let applicant = match application.account_id {
+                Some(account) => {
+                    let a = accounts::find(conn, account).await?;
+                    Some(Applicant {
+                        id: a.id,
+                        name: a.name,
+                        email: a.email,
+                    })
+                }
+                None => None,
+            };
+            let events = store::events(conn, id)
+                .await?
+                .into_iter()
+                .map(StaffEventView::from)
+                .collect();
+            let event = audit::Event {
+                action: "application.viewed",
+                target_type: "application",
+                target_id: Some(id),
+                subject_id: application.account_id,
+                reason: None,
+            };
+            audit::record(conn, &actor, event).await?;
+            Ok(StaffApplicationView {
+                assigned_to: application.assigned_to,
+                application: application.into(),
+                applicant,
+                events,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Moves an application to another status. Transitions outside the status machine are 409.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = TransitionRequest,
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/admin/applications/{id}/transitions")]
+pub async fn transition(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    id: web::Path<Uuid>,
+    Json(body): Json<TransitionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let public_note = note("public_note", body.public_note.as_deref())?;
+    let internal_note = note("internal_note", body.internal_note.as_deref())?;
+    let actor = caller.actor();
+    let request = Move {
+        to: body.to,
+        mover: Mover::Staff,
+        actor: &actor,
+        public_note,
+        internal_note,
+        details: None,
+        owner: None,
+    };
+    let mut conn = state.pool.get().await?;
+    let application = applications::transition(&mut conn, *id, request).await?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
+}
+
+/// A note: trimmed, at most 2000 characters, empty means none.
+fn note<'a>(field: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+    match raw.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) if n.chars().count() > 2000 => {
+            Err(ApiError::invalid(field, "must be at most 2000 characters"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Assigns an application to a member of staff.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = AssignRequest, responses((status = 200, body = QueueItem), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/admin/applications/{id}/assign")]
+pub async fn assign(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    id: web::Path<Uuid>,
+    Json(body): Json<AssignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let application = applications::assign(&mut conn, *id, body.staff_id, &caller.actor()).await?;
+    Ok(HttpResponse::Ok().json(QueueItem::from(application)))
+}

@@ -1,0 +1,420 @@
+//! The service catalogue and a resident's own applications.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::applications::{self, Failure, Move};
+use crate::db::applications::{self as store, Application, Event, Filters, Position, Service};
+use crate::domain::application::{Mover, Status};
+use crate::domain::services::ServiceKind;
+use crate::domain::validation::ValidationErrors;
+use crate::http::ApiError;
+use crate::http::auth::Authenticated;
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceView {
+    #[schema(example = "skip-permit")]
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    /// `residents`, `businesses` or `residents_and_businesses`.
+    pub audience: String,
+    pub fee_pence: i32,
+    /// Calendar days from submission to the expected decision.
+    pub target_decision_days: i32,
+    /// For licences that run a fixed time from issue.
+    pub licence_validity_months: Option<i32>,
+    pub legal_basis: String,
+    /// JSON Schema (2020-12) of this service's `details`.
+    pub details_schema: serde_json::Value,
+    /// A valid `details`, dates relative to today.
+    pub details_example: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceList {
+    pub items: Vec<ServiceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: Uuid,
+    #[schema(example = "SKP-2026-000042")]
+    pub reference: String,
+    pub service: String,
+    pub status: Status,
+    pub details: serde_json::Value,
+    pub fee_pence: i32,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When a decision is expected (the service's target time from submission).
+    pub expected_decision_by: NaiveDate,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub licence_expires_on: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Application> for ApplicationView {
+    fn from(a: Application) -> Self {
+        ApplicationView {
+            id: a.id,
+            reference: a.reference,
+            service: a.service_code,
+            status: Status::parse(&a.status).unwrap_or(Status::Submitted),
+            details: a.details,
+            fee_pence: a.fee_pence,
+            submitted_at: a.submitted_at,
+            updated_at: a.updated_at,
+            expected_decision_by: a.expected_decision_by,
+            decided_at: a.decided_at,
+            issued_at: a.issued_at,
+            licence_expires_on: a.licence_expires_on,
+            closed_at: a.closed_at,
+        }
+    }
+}
+
+/// One step of an application's history, as the applicant sees it.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub from: Option<Status>,
+    pub to: Status,
+    /// `resident`, `staff`, `admin` or `system`.
+    pub actor_role: String,
+    pub public_note: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        EventView {
+            from: e.from_status.as_deref().and_then(Status::parse),
+            to: Status::parse(&e.to_status).unwrap_or(Status::Submitted),
+            actor_role: e.actor_role,
+            public_note: e.public_note,
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<EventView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplicationRequest {
+    /// A service `code` from the catalogue.
+    #[schema(example = "skip-permit")]
+    pub service: String,
+    /// The service's details: see its `details_schema`.
+    pub details: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDetails {
+    pub details: serde_json::Value,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub service: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::NotFound => ApiError::NotFound,
+            Failure::Transition(e) => ApiError::Conflict(e.to_string()),
+            Failure::Conflict(message) => ApiError::Conflict(message),
+            Failure::Database(e) => e.into(),
+        }
+    }
+}
+
+fn service_view(service: Service, state: &AppState) -> Option<ServiceView> {
+    let kind = ServiceKind::from_code(&service.code)?;
+    let today = Utc::now().date_naive();
+    Some(ServiceView {
+        details_schema: kind.details_schema(),
+        details_example: kind.details_example(&state.settings.services, today),
+        code: service.code,
+        name: service.name,
+        description: service.description,
+        audience: service.audience,
+        fee_pence: service.fee_pence,
+        target_decision_days: service.target_decision_days,
+        licence_validity_months: service.licence_validity_months,
+        legal_basis: service.legal_basis,
+    })
+}
+
+/// The services residents and businesses can apply for, with the schema of each one's details.
+#[utoipa::path(tag = "services", responses((status = 200, body = ServiceList)))]
+#[get("/api/v1/services")]
+pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let items = store::active_services(&mut conn)
+        .await?
+        .into_iter()
+        .filter_map(|s| service_view(s, &state))
+        .collect();
+    Ok(HttpResponse::Ok().json(ServiceList { items }))
+}
+
+/// One service.
+#[utoipa::path(tag = "services", params(("code" = String, Path, example = "skip-permit")), responses((status = 200, body = ServiceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/services/{code}")]
+pub async fn get_service(
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let service = store::active_service(&mut conn, &code)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = service_view(service, &state).ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Applies for a service. With an `Idempotency-Key` header, a retry returns the first response
+/// and creates nothing new.
+#[utoipa::path(
+    tag = "applications",
+    security(("bearer" = [])),
+    request_body = NewApplicationRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters")),
+    responses(
+        (status = 201, body = ApplicationView),
+        (status = 409, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/applications")]
+pub async fn submit(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    req: HttpRequest,
+    Json(body): Json<NewApplicationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let mut conn = state.pool.get().await?;
+    let service = store::active_service(&mut conn, &body.service)
+        .await?
+        .filter(|s| ServiceKind::from_code(&s.code).is_some())
+        .ok_or_else(|| {
+            ApiError::invalid("service", "is not a service we offer; see /api/v1/services")
+        })?;
+    let kind = ServiceKind::from_code(&service.code).ok_or(ApiError::NotFound)?;
+    let details = kind.parse_details(
+        body.details,
+        &state.settings.services,
+        Utc::now().date_naive(),
+    )?;
+    let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
+    let actor = caller.actor();
+    let account = caller.account_id;
+
+    let (status, view) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let replay = match &key {
+                Some(key) => {
+                    store::claim_idempotency_key(conn, account, key, &request_hash).await?
+                }
+                None => None,
+            };
+            if let Some(stored) = replay {
+                if stored.request_hash != request_hash {
+                    return Err(ApiError::Conflict(
+                        "this Idempotency-Key was already used for a different request".into(),
+                    ));
+                }
+                return Ok((stored.status, stored.body));
+            }
+            let application =
+                applications::submit(conn, &actor, account, &service, &details).await?;
+            let view = serde_json::to_value(ApplicationView::from(application))
+                .map_err(anyhow::Error::from)?;
+            if let Some(key) = &key {
+                store::store_idempotent_response(conn, account, key, 201, &view).await?;
+            }
+            Ok((201, view))
+        })
+        .await?;
+    let location = format!(
+        "/api/v1/applications/{}",
+        view["id"].as_str().unwrap_or_default()
+    );
+    Ok(HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status as u16)
+            .unwrap_or(actix_web::http::StatusCode::CREATED),
+    )
+    .insert_header((header::LOCATION, location))
+    .json(view))
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1–255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// The caller's applications, newest first.
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
+#[get("/api/v1/applications")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    let filters = Filters {
+        account_id: Some(caller.account_id),
+        status: query.status.map(|s| s.as_str().to_owned()),
+        service: query.service.clone(),
+        ..Filters::default()
+    };
+    let mut conn = state.pool.get().await?;
+    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    Ok(HttpResponse::Ok().json(pagination::page(
+        rows,
+        limit,
+        position,
+        ApplicationView::from,
+    )))
+}
+
+pub fn position(a: &Application) -> Position {
+    Position {
+        submitted_at: a.submitted_at,
+        id: a.id,
+    }
+}
+
+/// Loads one of the caller's applications; anyone else's is 404.
+async fn own(state: &AppState, caller: &Authenticated, id: Uuid) -> Result<Application, ApiError> {
+    let mut conn = state.pool.get().await?;
+    store::find(&mut conn, id, false)
+        .await?
+        .filter(|a| a.account_id == Some(caller.account_id))
+        .ok_or(ApiError::NotFound)
+}
+
+/// One of the caller's applications.
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/applications/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let application = own(&state, &caller, *id).await?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
+}
+
+/// The status history of one of the caller's applications, with the council's public notes.
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = EventList), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/applications/{id}/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let application = own(&state, &caller, *id).await?;
+    let mut conn = state.pool.get().await?;
+    let items = store::events(&mut conn, application.id)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(EventList { items }))
+}
+
+/// Withdraws one of the caller's applications; allowed until it is decided (else 409).
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/applications/{id}/withdraw")]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor();
+    let request = Move {
+        to: Status::Withdrawn,
+        mover: Mover::Applicant,
+        actor: &actor,
+        public_note: None,
+        internal_note: None,
+        details: None,
+        owner: Some(caller.account_id),
+    };
+    let mut conn = state.pool.get().await?;
+    let application = applications::transition(&mut conn, *id, request).await?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
+}
+
+/// Replaces the details of one of the caller's applications while the council is waiting for
+/// more information; this returns it to `submitted`. At any other time: 409.
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateDetails, responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[patch("/api/v1/applications/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+    Json(body): Json<UpdateDetails>,
+) -> Result<HttpResponse, ApiError> {
+    let current = own(&state, &caller, *id).await?;
+    if current.status != Status::MoreInformationRequired.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "details can only be changed while the council is waiting for more information (the application is {})",
+            current.status
+        )));
+    }
+    let kind = ServiceKind::from_code(&current.service_code).ok_or_else(|| {
+        ValidationErrors::single("details", "this service no longer takes changes")
+    })?;
+    let details = kind.parse_details(
+        body.details,
+        &state.settings.services,
+        Utc::now().date_naive(),
+    )?;
+    let actor = caller.actor();
+    let request = Move {
+        to: Status::Submitted,
+        mover: Mover::Applicant,
+        actor: &actor,
+        public_note: None,
+        internal_note: None,
+        details: Some(&details),
+        owner: Some(caller.account_id),
+    };
+    let mut conn = state.pool.get().await?;
+    let application = applications::transition(&mut conn, *id, request).await?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
+}

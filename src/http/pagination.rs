@@ -1,0 +1,103 @@
+//! Cursor pagination: `limit` (default 20, at most 100) and an opaque `cursor` naming the last
+//! row of the previous page. Lists answer `{ "items": [...], "next_cursor": "..." | null }`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::applications::Position;
+use crate::http::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Checks `limit` and decodes `cursor`.
+pub fn parse(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<Position>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::MalformedRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let position = cursor.map(decode).transpose()?;
+    Ok((limit, position))
+}
+
+fn decode(cursor: &str) -> Result<Position, ApiError> {
+    let invalid = || ApiError::MalformedRequest("cursor is not one this API gave out".into());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok(Position {
+        submitted_at: DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
+            .ok_or_else(invalid)?,
+        id: Uuid::parse_str(id).map_err(|_| invalid())?,
+    })
+}
+
+pub fn encode(position: Position) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}.{}",
+        position.submitted_at.timestamp_micros(),
+        position.id
+    ))
+}
+
+/// Cuts the `limit + 1` rows fetched down to a page, with the cursor for the next one.
+pub fn page<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    position: impl Fn(&R) -> Position,
+    view: impl Fn(R) -> T,
+) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| encode(position(r)))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(view).collect(),
+        next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let position = Position {
+            submitted_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
+        let (_, decoded) = parse(None, Some(&encode(position))).unwrap();
+        assert_eq!(decoded, Some(position));
+        for bad in ["", "abc", "bm90LWEtY3Vyc29y"] {
+            assert!(parse(None, Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse(None, None).unwrap().0, 20);
+        assert_eq!(parse(Some(100), None).unwrap().0, 100);
+        assert!(parse(Some(0), None).is_err());
+        assert!(parse(Some(101), None).is_err());
+    }
+}
