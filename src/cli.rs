@@ -36,6 +36,13 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Fill the database with synthetic accounts and applications, for benchmarks.
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        accounts: i64,
+        #[arg(long, default_value_t = 10000)]
+        applications: i64,
+    },
     /// Retention of personal data.
     Retention {
         #[command(subcommand)]
@@ -95,6 +102,23 @@ pub fn run() -> anyhow::Result<()> {
             Command::Staff {
                 command: StaffCommand::Create { name, email, role },
             } => create_staff(&settings, &database, &name, &email, &role).await,
+            Command::Seed {
+                accounts,
+                applications,
+            } => {
+                db::run_migrations(&database.url).await?;
+                let pool = db::build_pool(&database.url, &pool_options(&settings))?;
+                let mut conn = pool.get().await?;
+                let started = std::time::Instant::now();
+                let (app, rules) = (&settings.app, &settings.services);
+                db::seed::seed(&mut conn, accounts, applications, &app.terms_version, rules)
+                    .await?;
+                announce(&format!(
+                    "seeded {accounts} accounts and {applications} applications in {:.1?}",
+                    started.elapsed()
+                ));
+                Ok(())
+            }
             Command::Retention {
                 command: RetentionCommand::Run,
             } => {

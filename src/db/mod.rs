@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod embedded_postgres;
 pub mod outbox;
+pub mod seed;
 pub mod sessions;
 
 use std::time::Duration;

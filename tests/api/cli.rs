@@ -110,3 +110,35 @@ async fn retention_run_applies_the_periods() {
     );
     assert_eq!(app.count("accounts").await, 0);
 }
+
+#[tokio::test]
+async fn seed_fills_the_database_for_benchmarks() {
+    let app = spawn_app().await;
+    let url = app.db_url.clone();
+    let args = ["seed", "--accounts", "30", "--applications", "250"];
+    let output = tokio::task::spawn_blocking(move || mynorfolk(&url, &args, ""))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(app.count("applications").await, 250);
+    assert_eq!(app.count("accounts WHERE role = 'staff'").await, 10);
+    assert_eq!(
+        app.count("accounts WHERE email NOT LIKE '%@example.invalid'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("(SELECT DISTINCT reference FROM applications) AS r")
+            .await,
+        250
+    );
+    assert!(
+        app.count("applications WHERE assigned_to IS NOT NULL")
+            .await
+            > 0
+    );
+}

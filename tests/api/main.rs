@@ -3,6 +3,7 @@
 
 mod accounts;
 mod applications;
+mod audit;
 mod cli;
 mod email_delivery;
 mod embedded;
