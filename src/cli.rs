@@ -123,7 +123,7 @@ pub fn run() -> anyhow::Result<()> {
                 command: RetentionCommand::Run,
             } => {
                 let pool = db::build_pool(&database.url, &pool_options(&settings))?;
-                let report = crate::retention::sweep(&pool, &settings.app).await?;
+                let report = crate::retention::sweep(&pool, &settings).await?;
                 announce(&format!("retention sweep done: {report:?}"));
                 Ok(())
             }

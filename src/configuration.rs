@@ -64,7 +64,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: LimitSettings,
     pub services: crate::domain::services::ServiceRules,
+    pub data_rights: DataRightsSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataRightsSettings {
+    pub bank_holidays: Vec<chrono::NaiveDate>,
+    pub sent_email_retention_days: i64,
+    pub closed_application_retention_years: i64,
+    pub audit_retention_years: i64,
+    pub idempotency_key_retention_days: i64,
 }
 
 fn default_profile() -> Profile {

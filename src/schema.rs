@@ -27,6 +27,7 @@ diesel::table! {
         status_update_emails -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -80,6 +81,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    data_requests (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        kind -> Text,
+        details -> Nullable<Text>,
+        status -> Text,
+        received_at -> Timestamptz,
+        original_due_by -> Date,
+        due_by -> Date,
+        extension_reason -> Nullable<Text>,
+        decision_reason -> Nullable<Text>,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     email_outbox (id) {
         id -> Uuid,
         account_id -> Nullable<Uuid>,
@@ -93,6 +111,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        delete_after_send -> Bool,
     }
 }
 
@@ -146,6 +165,7 @@ diesel::table! {
 diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(application_events -> applications (application_id));
 diesel::joinable!(applications -> services (service_code));
+diesel::joinable!(data_requests -> accounts (account_id));
 diesel::joinable!(email_outbox -> accounts (account_id));
 diesel::joinable!(idempotency_keys -> accounts (account_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -157,6 +177,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     application_events,
     applications,
     audit_events,
+    data_requests,
     email_outbox,
     idempotency_keys,
     refresh_tokens,

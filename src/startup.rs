@@ -102,7 +102,7 @@ impl Application {
         );
         let retention = retention::run_periodically(
             self.state.pool.clone(),
-            settings.app.clone(),
+            settings.clone(),
             Duration::from_secs(settings.app.retention_interval_secs),
         );
         tokio::select! {

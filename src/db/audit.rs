@@ -66,3 +66,61 @@ pub fn about_account(action: &str, account: Uuid) -> Event<'_> {
         reason: None,
     }
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct Stored {
+    pub id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<Uuid>,
+    pub subject_id: Option<Uuid>,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    /// Events about this person's data.
+    pub subject_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Newest first, keyset-paginated on the id.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filters: &Filters,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Stored>> {
+    let mut query = audit_events::table.select(Stored::as_select()).into_boxed();
+    if let Some(subject) = filters.subject_id {
+        query = query.filter(audit_events::subject_id.eq(subject));
+    }
+    if let Some(actor) = filters.actor_id {
+        query = query.filter(audit_events::actor_id.eq(actor));
+    }
+    if let Some(action) = &filters.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(from) = filters.from {
+        query = query.filter(audit_events::occurred_at.ge(from));
+    }
+    if let Some(before) = filters.before {
+        query = query.filter(audit_events::occurred_at.lt(before));
+    }
+    if let Some(id) = before_id {
+        query = query.filter(audit_events::id.lt(id));
+    }
+    query
+        .order(audit_events::id.desc())
+        .limit(limit + 1)
+        .load(conn)
+        .await
+}

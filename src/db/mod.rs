@@ -4,8 +4,11 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+pub mod data_requests;
 pub mod embedded_postgres;
 pub mod outbox;
+pub mod privacy;
+pub mod retention;
 pub mod seed;
 pub mod sessions;
 

@@ -16,6 +16,25 @@ pub async fn enqueue(
     to: &str,
     template: &Template,
 ) -> QueryResult<()> {
+    insert(conn, account_id, to, template, false).await
+}
+
+/// Queues an email whose row is deleted once sent (for a person who has just been erased).
+pub async fn enqueue_ephemeral(
+    conn: &mut AsyncPgConnection,
+    to: &str,
+    template: &Template,
+) -> QueryResult<()> {
+    insert(conn, None, to, template, true).await
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    account_id: Option<Uuid>,
+    to: &str,
+    template: &Template,
+    delete_after_send: bool,
+) -> QueryResult<()> {
     let (subject, body) = template.render();
     diesel::insert_into(email_outbox::table)
         .values((
@@ -24,6 +43,7 @@ pub async fn enqueue(
             email_outbox::template.eq(template.code()),
             email_outbox::subject.eq(subject),
             email_outbox::body_text.eq(body),
+            email_outbox::delete_after_send.eq(delete_after_send),
         ))
         .execute(conn)
         .await?;
@@ -54,8 +74,15 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<
         .await
 }
 
-/// Sent: the body (which may hold a one-time link) is no longer needed.
+/// Sent: the body (which may hold a one-time link) is no longer needed; an ephemeral row goes.
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::delete(
+        email_outbox::table
+            .find(id)
+            .filter(email_outbox::delete_after_send.eq(true)),
+    )
+    .execute(conn)
+    .await?;
     diesel::update(email_outbox::table.find(id))
         .set((
             email_outbox::status.eq("sent"),

@@ -3,5 +3,6 @@
 
 pub mod account;
 pub mod application;
+pub mod deadlines;
 pub mod services;
 pub mod validation;

@@ -41,6 +41,36 @@ pub enum Template {
         status: String,
         note: Option<String>,
     },
+    DataRequestReceived {
+        name: String,
+        kind: String,
+        id: String,
+        due_by: String,
+    },
+    DataRequestExtended {
+        name: String,
+        kind: String,
+        id: String,
+        due_by: String,
+        reason: String,
+    },
+    DataRequestCompleted {
+        name: String,
+        kind: String,
+        id: String,
+        outcome: String,
+    },
+    DataRequestRefused {
+        name: String,
+        kind: String,
+        id: String,
+        reason: String,
+    },
+    /// Sent after erasure: it names no one, and its outbox row is deleted once sent.
+    AccountErased {
+        id: String,
+        kept: String,
+    },
 }
 
 impl Template {
@@ -55,6 +85,11 @@ impl Template {
             Template::EmailChanged { .. } => "email_changed",
             Template::StaffWelcome { .. } => "staff_welcome",
             Template::StatusChanged { .. } => "status_changed",
+            Template::DataRequestReceived { .. } => "data_request_received",
+            Template::DataRequestExtended { .. } => "data_request_extended",
+            Template::DataRequestCompleted { .. } => "data_request_completed",
+            Template::DataRequestRefused { .. } => "data_request_refused",
+            Template::AccountErased { .. } => "account_erased",
         }
     }
 
@@ -119,6 +154,68 @@ impl Template {
                     ],
                 )
             }
+            Template::DataRequestReceived {
+                name,
+                kind,
+                id,
+                due_by,
+            } => (
+                include_str!("templates/data_request_received.txt"),
+                vec![
+                    ("name", name),
+                    ("kind", kind),
+                    ("id", id),
+                    ("due_by", due_by),
+                ],
+            ),
+            Template::DataRequestExtended {
+                name,
+                kind,
+                id,
+                due_by,
+                reason,
+            } => (
+                include_str!("templates/data_request_extended.txt"),
+                vec![
+                    ("name", name),
+                    ("kind", kind),
+                    ("id", id),
+                    ("due_by", due_by),
+                    ("reason", reason),
+                ],
+            ),
+            Template::DataRequestCompleted {
+                name,
+                kind,
+                id,
+                outcome,
+            } => (
+                include_str!("templates/data_request_completed.txt"),
+                vec![
+                    ("name", name),
+                    ("kind", kind),
+                    ("id", id),
+                    ("outcome", outcome),
+                ],
+            ),
+            Template::DataRequestRefused {
+                name,
+                kind,
+                id,
+                reason,
+            } => (
+                include_str!("templates/data_request_refused.txt"),
+                vec![
+                    ("name", name),
+                    ("kind", kind),
+                    ("id", id),
+                    ("reason", reason),
+                ],
+            ),
+            Template::AccountErased { id, kept } => (
+                include_str!("templates/account_erased.txt"),
+                vec![("id", id), ("kept", kept)],
+            ),
         };
         let (subject, body) = text
             .split_once('\n')

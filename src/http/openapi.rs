@@ -21,6 +21,7 @@ use crate::http::error::{FieldError, Problem};
         (name = "me", description = "The signed-in resident's own account"),
         (name = "services", description = "The catalogue of highway services"),
         (name = "applications", description = "A resident's applications"),
+        (name = "data rights", description = "Access, erasure and rectification under UK GDPR"),
         (name = "admin", description = "Council staff (roles staff, admin)"),
     ),
     components(schemas(Problem, FieldError)),

@@ -56,20 +56,51 @@ pub fn encode(position: Position) -> String {
     ))
 }
 
+/// Decodes a cursor over a numeric id (the audit log's).
+pub fn parse_id_cursor(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<i64>), ApiError> {
+    let (limit, _) = parse(limit, None)?;
+    let id = cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("id.").and_then(|n| n.parse().ok()))
+                .ok_or_else(|| {
+                    ApiError::MalformedRequest("cursor is not one this API gave out".into())
+                })
+        })
+        .transpose()?;
+    Ok((limit, id))
+}
+
+pub fn encode_id(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("id.{id}"))
+}
+
 /// Cuts the `limit + 1` rows fetched down to a page, with the cursor for the next one.
 pub fn page<R, T>(
-    mut rows: Vec<R>,
+    rows: Vec<R>,
     limit: i64,
     position: impl Fn(&R) -> Position,
     view: impl Fn(R) -> T,
 ) -> Page<T> {
+    page_with(rows, limit, |r| encode(position(r)), view)
+}
+
+/// As `page`, with the caller's cursor encoding.
+pub fn page_with<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor: impl Fn(&R) -> String,
+    view: impl Fn(R) -> T,
+) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| encode(position(r)))
-    } else {
-        None
-    };
+    let next_cursor = if more { rows.last().map(cursor) } else { None };
     Page {
         items: rows.into_iter().map(view).collect(),
         next_cursor,

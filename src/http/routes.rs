@@ -11,7 +11,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use crate::http::handlers::{
-    accounts, admin, admin_applications, applications, docs, health, me, sessions,
+    accounts, admin, admin_applications, admin_data, applications, data_rights, docs, health, me,
+    sessions,
 };
 use crate::http::openapi::ApiDoc;
 
@@ -44,11 +45,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(applications::events)
         .service(applications::withdraw)
         .service(applications::update)
+        // Data-subject rights
+        .service(data_rights::create)
+        .service(data_rights::list)
+        .service(data_rights::get)
+        .service(data_rights::export)
         // Council staff
         .service(admin_applications::queue)
         .service(admin_applications::detail)
         .service(admin_applications::transition)
         .service(admin_applications::assign)
+        .service(admin_data::queue)
+        .service(admin_data::decide)
+        .service(admin_data::lookup)
+        .service(admin_data::audit_events)
         .service(admin::create);
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod applications;
 mod audit;
 mod cli;
+mod data_rights;
 mod email_delivery;
 mod embedded;
 mod errors;

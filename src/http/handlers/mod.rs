@@ -4,7 +4,9 @@
 pub mod accounts;
 pub mod admin;
 pub mod admin_applications;
+pub mod admin_data;
 pub mod applications;
+pub mod data_rights;
 pub mod docs;
 pub mod health;
 pub mod me;

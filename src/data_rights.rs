@@ -1,0 +1,232 @@
+//! Data-subject rights use cases: opening a request, deciding it (complete, refuse, extend), the
+//! export, and erasure. Each decision is one transaction with its audit row and its email.
+//! No HTTP here.
+
+use chrono::{NaiveDate, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::configuration::DataRightsSettings;
+use crate::db::applications::{self as app_store};
+use crate::db::audit::{self, Actor};
+use crate::db::data_requests::{self as store, DataRequest};
+use crate::db::{accounts, outbox, privacy as privacy_store};
+use crate::domain::deadlines;
+use crate::email::templates::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{field} {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A staff decision on a request.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Complete {
+        reason: Option<String>,
+    },
+    Refuse {
+        reason: String,
+    },
+    /// Extend to `months` beyond the first month (1 or 2 in all).
+    Extend {
+        months: u32,
+        reason: String,
+    },
+}
+
+/// Records a new request, acknowledges it by email, and audits it.
+pub async fn open(
+    conn: &mut AsyncPgConnection,
+    settings: &DataRightsSettings,
+    actor: &Actor,
+    account: Uuid,
+    kind: &str,
+    details: Option<&str>,
+) -> Result<DataRequest, Failure> {
+    let holidays = settings.bank_holidays.clone();
+    conn.transaction(async move |conn| {
+        let now = Utc::now();
+        let due = deadlines::due_by(now.date_naive(), &holidays);
+        let request = store::insert(conn, account, kind, details, now, due).await?;
+        let person = accounts::find(conn, account).await?;
+        let email = Template::DataRequestReceived {
+            name: person.name,
+            kind: kind.to_owned(),
+            id: request.id.to_string(),
+            due_by: format_date(due),
+        };
+        outbox::enqueue(conn, Some(account), &person.email, &email).await?;
+        audit::record(
+            conn,
+            actor,
+            request_event("data_request.received", &request),
+        )
+        .await?;
+        Ok(request)
+    })
+    .await
+}
+
+/// Applies a staff decision to an open request.
+pub async fn decide(
+    conn: &mut AsyncPgConnection,
+    settings: &DataRightsSettings,
+    staff: &Actor,
+    id: Uuid,
+    decision: Decision,
+) -> Result<DataRequest, Failure> {
+    let holidays = settings.bank_holidays.clone();
+    let staff_id = staff
+        .id
+        .ok_or_else(|| anyhow::anyhow!("decisions are made by a member of staff"))?;
+    conn.transaction(async move |conn| {
+        let request = store::find(conn, id, true).await?.ok_or(Failure::NotFound)?;
+        if !matches!(request.status.as_str(), "received" | "extended") {
+            return Err(Failure::Conflict(format!("this request is already {}", request.status)));
+        }
+        let person = accounts::find(conn, request.account_id).await?;
+        let kind = request.kind.clone();
+        let (updated, action, email) = match decision {
+            Decision::Extend { months, reason } => {
+                let received = request.received_at.date_naive();
+                let due = deadlines::extended_due_by(received, months, &holidays).ok_or(Failure::Invalid {
+                    field: "months",
+                    message: format!("must be 1 or {}: an extension is at most two further months", deadlines::MAX_EXTENSION_MONTHS),
+                })?;
+                if due <= request.due_by {
+                    return Err(Failure::Conflict(format!("the request is already due by {}", request.due_by)));
+                }
+                let updated = store::extend(conn, id, due, &reason).await?;
+                let email = Template::DataRequestExtended {
+                    name: person.name.clone(),
+                    kind,
+                    id: id.to_string(),
+                    due_by: format_date(due),
+                    reason,
+                };
+                (updated, "data_request.extended", Some(email))
+            }
+            Decision::Refuse { reason } => {
+                let updated = store::decide(conn, id, "refused", Some(&reason), staff_id).await?;
+                let email = Template::DataRequestRefused { name: person.name.clone(), kind, id: id.to_string(), reason };
+                (updated, "data_request.refused", Some(email))
+            }
+            Decision::Complete { reason } if request.kind == "erasure" => {
+                let kept = kept_records(conn, request.account_id).await?;
+                let statement = match reason {
+                    Some(reason) => format!("{reason}\n\n{kept}"),
+                    None => kept.clone(),
+                };
+                let address = person.email.clone();
+                privacy_store::erase(conn, request.account_id).await?;
+                let updated = store::decide(conn, id, "completed", Some(&statement), staff_id).await?;
+                audit::record(conn, staff, audit::about_account("account.erased", request.account_id)).await?;
+                // Sent to the address that no longer exists in the database; its row goes once sent.
+                outbox::enqueue_ephemeral(conn, &address, &Template::AccountErased { id: id.to_string(), kept }).await?;
+                (updated, "data_request.completed", None)
+            }
+            Decision::Complete { reason } => {
+                let updated = store::decide(conn, id, "completed", reason.as_deref(), staff_id).await?;
+                let outcome = match request.kind.as_str() {
+                    "access" => "Your data is ready: sign in to MyNorfolk and open the request to download it.".to_owned(),
+                    _ => reason.unwrap_or_else(|| "We have made the corrections you asked for.".into()),
+                };
+                let email = Template::DataRequestCompleted { name: person.name.clone(), kind, id: id.to_string(), outcome };
+                (updated, "data_request.completed", Some(email))
+            }
+        };
+        if let Some(email) = email {
+            outbox::enqueue(conn, Some(request.account_id), &person.email, &email).await?;
+        }
+        audit::record(conn, staff, request_event(action, &updated)).await?;
+        Ok(updated)
+    })
+    .await
+}
+
+/// Everything held about `person`, with the Article 15 information. Audited.
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    person: Uuid,
+) -> Result<Value, Failure> {
+    conn.transaction(async move |conn| {
+        let data = privacy_store::export(conn, person).await?;
+        audit::record(
+            conn,
+            actor,
+            audit::about_account("account.exported", person),
+        )
+        .await?;
+        Ok(json!({
+            "generated_at": Utc::now(),
+            "subject_id": person,
+            "data": data,
+            "about_this_data": crate::privacy::article_15(),
+        }))
+    })
+    .await
+}
+
+/// What an erasure keeps and why (UK GDPR Article 17(3)), naming permits still in force.
+async fn kept_records(
+    conn: &mut AsyncPgConnection,
+    person: Uuid,
+) -> Result<String, diesel::result::Error> {
+    let filters = app_store::Filters {
+        account_id: Some(person),
+        ..Default::default()
+    };
+    let applications = app_store::page(conn, &filters, None, 10_000).await?;
+    let today = Utc::now().date_naive();
+    let in_force: Vec<String> = applications
+        .iter()
+        .filter(|a| a.status == "issued" && a.licence_expires_on.is_none_or(|end| end >= today))
+        .map(|a| match a.licence_expires_on {
+            Some(end) => format!("{} (in force until {})", a.reference, format_date(end)),
+            None => format!("{} (in force)", a.reference),
+        })
+        .collect();
+    let mut text = String::from(
+        "What we kept, and why: an anonymised account record, the references, services, statuses and \
+         dates of your applications, this request, and the audit log (which holds no names), because \
+         the council must be able to show it met its legal duties (UK GDPR Article 17(3)(b) and (e)). \
+         Your name, email address, the details you entered and notes about you have been removed.",
+    );
+    if !in_force.is_empty() {
+        text.push_str(&format!(
+            " These permits are still in force, so their records are kept, anonymised, under the Highways \
+             Act 1980 for as long as they run: {}.",
+            in_force.join(", ")
+        ));
+    }
+    Ok(text)
+}
+
+fn format_date(date: NaiveDate) -> String {
+    date.format("%-d %B %Y").to_string()
+}
+
+fn request_event<'a>(action: &'a str, request: &DataRequest) -> audit::Event<'a> {
+    audit::Event {
+        action,
+        target_type: "data_request",
+        target_id: Some(request.id),
+        subject_id: Some(request.account_id),
+        reason: None,
+    }
+}

@@ -1,0 +1,156 @@
+//! Data-subject requests and their deadlines.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::applications::Position;
+use crate::schema::data_requests;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = data_requests)]
+pub struct DataRequest {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub kind: String,
+    pub details: Option<String>,
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+    pub original_due_by: NaiveDate,
+    pub due_by: NaiveDate,
+    pub extension_reason: Option<String>,
+    pub decision_reason: Option<String>,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    kind: &str,
+    details: Option<&str>,
+    received_at: DateTime<Utc>,
+    due_by: NaiveDate,
+) -> QueryResult<DataRequest> {
+    diesel::insert_into(data_requests::table)
+        .values((
+            data_requests::account_id.eq(account),
+            data_requests::kind.eq(kind),
+            data_requests::details.eq(details),
+            data_requests::received_at.eq(received_at),
+            data_requests::original_due_by.eq(due_by),
+            data_requests::due_by.eq(due_by),
+        ))
+        .returning(DataRequest::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    for_update: bool,
+) -> QueryResult<Option<DataRequest>> {
+    let query = data_requests::table
+        .find(id)
+        .select(DataRequest::as_select());
+    if for_update {
+        query.for_update().first(conn).await.optional()
+    } else {
+        query.first(conn).await.optional()
+    }
+}
+
+pub async fn for_account(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+) -> QueryResult<Vec<DataRequest>> {
+    data_requests::table
+        .filter(data_requests::account_id.eq(account))
+        .order((data_requests::received_at.desc(), data_requests::id.desc()))
+        .select(DataRequest::as_select())
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct QueueFilters {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    /// Open requests whose deadline is before this day.
+    pub overdue_on: Option<NaiveDate>,
+}
+
+/// The staff queue, newest first, keyset-paginated like the application queue.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filters: &QueueFilters,
+    after: Option<Position>,
+    limit: i64,
+) -> QueryResult<Vec<DataRequest>> {
+    let mut query = data_requests::table
+        .select(DataRequest::as_select())
+        .into_boxed();
+    if let Some(status) = &filters.status {
+        query = query.filter(data_requests::status.eq(status.clone()));
+    }
+    if let Some(kind) = &filters.kind {
+        query = query.filter(data_requests::kind.eq(kind.clone()));
+    }
+    if let Some(today) = filters.overdue_on {
+        query = query
+            .filter(data_requests::status.eq_any(["received", "extended"]))
+            .filter(data_requests::due_by.lt(today));
+    }
+    if let Some(after) = after {
+        query = query.filter(
+            data_requests::received_at
+                .lt(after.submitted_at)
+                .or(data_requests::received_at
+                    .eq(after.submitted_at)
+                    .and(data_requests::id.lt(after.id))),
+        );
+    }
+    query
+        .order((data_requests::received_at.desc(), data_requests::id.desc()))
+        .limit(limit + 1)
+        .load(conn)
+        .await
+}
+
+pub async fn extend(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    due_by: NaiveDate,
+    reason: &str,
+) -> QueryResult<DataRequest> {
+    diesel::update(data_requests::table.find(id))
+        .set((
+            data_requests::status.eq("extended"),
+            data_requests::due_by.eq(due_by),
+            data_requests::extension_reason.eq(reason),
+        ))
+        .returning(DataRequest::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn decide(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: &str,
+    reason: Option<&str>,
+    staff: Uuid,
+) -> QueryResult<DataRequest> {
+    diesel::update(data_requests::table.find(id))
+        .set((
+            data_requests::status.eq(status),
+            data_requests::decision_reason.eq(reason),
+            data_requests::decided_by.eq(staff),
+            data_requests::decided_at.eq(Utc::now()),
+        ))
+        .returning(DataRequest::as_returning())
+        .get_result(conn)
+        .await
+}

@@ -1,0 +1,292 @@
+//! Staff work on personal data: the data-request queue and its decisions, account look-up, and
+//! the audit log. Every look at someone's data is itself audited, with the reason given.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::data_rights::{DataRequestView, RequestKind};
+use super::me::Me;
+use crate::data_rights::{self, Decision};
+use crate::db::accounts;
+use crate::db::applications::Position;
+use crate::db::audit::{self, Stored};
+use crate::db::data_requests::{self as store, DataRequest, QueueFilters};
+use crate::domain::account::EmailAddress;
+use crate::domain::deadlines::MAX_EXTENSION_MONTHS;
+use crate::http::ApiError;
+use crate::http::auth::Staff;
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DataRequestQuery {
+    /// `received`, `extended`, `completed` or `refused`.
+    pub status: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type", value_type = Option<RequestKind>)]
+    pub kind: Option<RequestKind>,
+    /// Only open requests past their deadline.
+    pub overdue: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffDataRequestView {
+    #[serde(flatten)]
+    pub request: DataRequestView,
+    pub account_id: Uuid,
+    pub original_due_by: NaiveDate,
+    pub overdue: bool,
+}
+
+impl From<DataRequest> for StaffDataRequestView {
+    fn from(r: DataRequest) -> Self {
+        let overdue = matches!(r.status.as_str(), "received" | "extended")
+            && r.due_by < Utc::now().date_naive();
+        StaffDataRequestView {
+            account_id: r.account_id,
+            original_due_by: r.original_due_by,
+            overdue,
+            request: r.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Complete,
+    Refuse,
+    Extend,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub decision: DecisionKind,
+    /// Required to refuse or extend; for a completed erasure, added to the statement of what was kept.
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+    /// For `extend`: months beyond the first (1 or 2, default 2).
+    pub months: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountLookup {
+    pub email: String,
+    /// Why you are looking (recorded in the audit log).
+    pub reason: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Events about this person's data.
+    pub account_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl From<Stored> for AuditEventView {
+    fn from(e: Stored) -> Self {
+        AuditEventView {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor_id: e.actor_id,
+            actor_role: e.actor_role,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            account_id: e.subject_id,
+            reason: e.reason,
+            request_id: e.request_id,
+        }
+    }
+}
+
+/// The data-request queue, newest first; `overdue=true` for open requests past their deadline.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(DataRequestQuery), responses((status = 200, body = Page<StaffDataRequestView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/admin/data-requests")]
+pub async fn queue(
+    state: web::Data<AppState>,
+    _staff: Staff,
+    query: web::Query<DataRequestQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    let filters = QueueFilters {
+        status: query.status.clone(),
+        kind: query.kind.map(|k| k.as_str().to_owned()),
+        overdue_on: query
+            .overdue
+            .unwrap_or(false)
+            .then(|| Utc::now().date_naive()),
+    };
+    let mut conn = state.pool.get().await?;
+    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    let position = |r: &DataRequest| Position {
+        submitted_at: r.received_at,
+        id: r.id,
+    };
+    Ok(HttpResponse::Ok().json(pagination::page(
+        rows,
+        limit,
+        position,
+        StaffDataRequestView::from,
+    )))
+}
+
+/// Decides a request: `complete` (an erasure is carried out at once), `refuse` (reason required)
+/// or `extend` (reason required; up to two further months). The resident is emailed.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, body = StaffDataRequestView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, or already extended that far", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/admin/data-requests/{id}/decisions")]
+pub async fn decide(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    id: web::Path<Uuid>,
+    Json(body): Json<DecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if reason.as_deref().is_some_and(|r| r.chars().count() > 2000) {
+        return Err(ApiError::invalid(
+            "reason",
+            "must be at most 2000 characters",
+        ));
+    }
+    let required = || {
+        reason
+            .clone()
+            .ok_or_else(|| ApiError::invalid("reason", "is required for this decision"))
+    };
+    let decision = match body.decision {
+        DecisionKind::Complete => Decision::Complete {
+            reason: reason.clone(),
+        },
+        DecisionKind::Refuse => Decision::Refuse {
+            reason: required()?,
+        },
+        DecisionKind::Extend => Decision::Extend {
+            months: body.months.unwrap_or(MAX_EXTENSION_MONTHS),
+            reason: required()?,
+        },
+    };
+    if body.months.is_some() && !matches!(body.decision, DecisionKind::Extend) {
+        return Err(ApiError::invalid("months", "only goes with `extend`"));
+    }
+    let mut conn = state.pool.get().await?;
+    let request = data_rights::decide(
+        &mut conn,
+        &state.settings.data_rights,
+        &caller.actor(),
+        *id,
+        decision,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(StaffDataRequestView::from(request)))
+}
+
+/// Looks an account up by email address. The look-up, and its reason, are audited.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AccountLookup), responses((status = 200, body = Me), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/admin/accounts")]
+pub async fn lookup(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    query: web::Query<AccountLookup>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = query.reason.trim();
+    if reason.len() < 5 || reason.chars().count() > 500 {
+        return Err(ApiError::invalid(
+            "reason",
+            "say why you need this account (5–500 characters)",
+        ));
+    }
+    let email =
+        EmailAddress::parse(&query.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
+    let actor = caller.actor();
+    let reason = reason.to_owned();
+    let mut conn = state.pool.get().await?;
+    let found = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let found = accounts::find_by_email(conn, &email.normalized()).await?;
+            let event = audit::Event {
+                action: "account.looked_up",
+                target_type: "account",
+                target_id: found.as_ref().map(|a| a.id),
+                subject_id: found.as_ref().map(|a| a.id),
+                reason: Some(&reason),
+            };
+            audit::record(conn, &actor, event).await?;
+            Ok(found)
+        })
+        .await?;
+    let account = found.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(Me::from_account(account)))
+}
+
+/// The audit log, newest first, filtered by person (`account_id`), actor, action and time.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Page<AuditEventView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/admin/audit-events")]
+pub async fn audit_events(
+    state: web::Data<AppState>,
+    _staff: Staff,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, before_id) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
+    let filters = audit::Filters {
+        subject_id: query.account_id,
+        actor_id: query.actor_id,
+        action: query.action.clone(),
+        from: query.from,
+        before: query.to,
+    };
+    let mut conn = state.pool.get().await?;
+    let rows = audit::page(&mut conn, &filters, before_id, limit).await?;
+    Ok(HttpResponse::Ok().json(pagination::page_with(
+        rows,
+        limit,
+        |e| pagination::encode_id(e.id),
+        AuditEventView::from,
+    )))
+}

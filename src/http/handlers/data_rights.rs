@@ -1,0 +1,198 @@
+//! A resident's data rights: requests under UK GDPR and the immediate export of their data.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::data_rights::{self, Failure};
+use crate::db::data_requests::{self as store, DataRequest};
+use crate::http::ApiError;
+use crate::http::auth::Authenticated;
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A copy of everything held about you (Article 15).
+    Access,
+    /// Erase your data (Article 17).
+    Erasure,
+    /// Correct your data (Article 16).
+    Rectification,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Access => "access",
+            RequestKind::Erasure => "erasure",
+            RequestKind::Rectification => "rectification",
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDataRequest {
+    #[serde(rename = "type")]
+    pub kind: RequestKind,
+    /// Anything that helps us (for a rectification: what is wrong and what it should be).
+    #[schema(max_length = 2000)]
+    pub details: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataRequestView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `received`, `extended`, `completed` or `refused`.
+    pub status: String,
+    pub details: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// When the council must answer: one calendar month, or up to two months more if extended.
+    pub due_by: NaiveDate,
+    pub extension_reason: Option<String>,
+    /// Why it was refused, or what an erasure kept and why.
+    pub decision_reason: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// For a completed access request: the export of your data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub export: Option<serde_json::Value>,
+}
+
+impl From<DataRequest> for DataRequestView {
+    fn from(r: DataRequest) -> Self {
+        DataRequestView {
+            id: r.id,
+            kind: r.kind,
+            status: r.status,
+            details: r.details,
+            received_at: r.received_at,
+            due_by: r.due_by,
+            extension_reason: r.extension_reason,
+            decision_reason: r.decision_reason,
+            decided_at: r.decided_at,
+            export: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataRequestList {
+    pub items: Vec<DataRequestView>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::NotFound => ApiError::NotFound,
+            Failure::Conflict(message) => ApiError::Conflict(message),
+            Failure::Invalid { field, message } => ApiError::invalid(field, message),
+            Failure::Database(e) => e.into(),
+            Failure::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Makes a request under data-protection law. The answer is due in one calendar month.
+#[utoipa::path(
+    tag = "data rights",
+    security(("bearer" = [])),
+    request_body = NewDataRequest,
+    responses((status = 202, body = DataRequestView), (status = 422, body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/api/v1/me/data-requests")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    Json(body): Json<NewDataRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let details = body
+        .details
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    if details.is_some_and(|d| d.chars().count() > 2000) {
+        return Err(ApiError::invalid(
+            "details",
+            "must be at most 2000 characters",
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let request = data_rights::open(
+        &mut conn,
+        &state.settings.data_rights,
+        &caller.actor(),
+        caller.account_id,
+        body.kind.as_str(),
+        details,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(DataRequestView::from(request)))
+}
+
+/// The caller's requests, newest first.
+#[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, body = DataRequestList)))]
+#[get("/api/v1/me/data-requests")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let items = store::for_account(&mut conn, caller.account_id)
+        .await?
+        .into_iter()
+        .map(DataRequestView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(DataRequestList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// One of the caller's requests; a completed access request carries the export.
+#[utoipa::path(tag = "data rights", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = DataRequestView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/me/data-requests/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let request = store::find(&mut conn, *id, false)
+        .await?
+        .filter(|r| r.account_id == caller.account_id)
+        .ok_or(ApiError::NotFound)?;
+    let fulfilled_access = request.kind == "access" && request.status == "completed";
+    let mut view = DataRequestView::from(request);
+    if fulfilled_access {
+        view.export =
+            Some(data_rights::export(&mut conn, &caller.actor(), caller.account_id).await?);
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Everything held about the caller, at once, as JSON: every table that holds their data, plus
+/// the purposes, lawful basis, recipients, retention periods and source (Article 15).
+#[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, description = "The export", content_type = "application/json")))]
+#[get("/api/v1/me/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let document = data_rights::export(&mut conn, &caller.actor(), caller.account_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"mynorfolk-data.json\"",
+        ))
+        .json(document))
+}
