@@ -320,11 +320,11 @@ fn parse_eml(text: &str) -> Option<Email> {
         "quoted-printable" => decode_quoted_printable(body),
         _ => body.to_owned(),
     };
-    Email {
+    Some(Email {
         to,
         subject: header("Subject"),
         body: body.replace("\r\n", "\n"),
-    }
+    })
 }
 
 fn decode_quoted_printable(text: &str) -> String {
