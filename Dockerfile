@@ -1,9 +1,10 @@
 # Multi-stage build: compile with the full toolchain, run on a slim image as a non-root user.
-FROM rust:1.88-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+COPY benches ./benches
 RUN cargo build --release --locked --bin mynorfolk
 
 FROM debian:bookworm-slim AS runtime

@@ -51,6 +51,8 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     #[error("the production profile refuses to start: {0}")]
     UnsafeForProduction(String),
+    #[error("configuration is inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,10 +202,34 @@ impl Settings {
 
         let mut settings: Settings = figment.extract().map_err(Box::new)?;
         settings.profile = profile;
+        settings.check_consistent()?;
         if profile == Profile::Production {
             settings.check_production_ready()?;
         }
         Ok(settings)
+    }
+
+    /// Catches values that would otherwise fail later, or panic, at start-up.
+    fn check_consistent(&self) -> Result<(), ConfigError> {
+        for origin in &self.server.cors_allowed_origins {
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && !origin.ends_with('/')
+            });
+            if !ok {
+                return Err(ConfigError::Inconsistent(format!(
+                    "server.cors_allowed_origins: {origin:?} is not an origin like https://www.example.org"
+                )));
+            }
+        }
+        if self.app.frontend_url.parse::<url::Url>().is_err() {
+            return Err(ConfigError::Inconsistent(
+                "app.frontend_url is not a URL".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn check_production_ready(&self) -> Result<(), ConfigError> {
@@ -349,6 +375,27 @@ mod tests {
             s.email.smtp_url.unwrap().expose_secret(),
             "smtp://127.0.0.1:1025"
         );
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for bad in [
+            "*",
+            "localhost:3000",
+            "https://example.org/",
+            "https://example.org/app",
+            "ftp://example.org",
+        ] {
+            let env = vars(&[("APP_SERVER__CORS_ALLOWED_ORIGINS", &format!("[\"{bad}\"]"))]);
+            let err = Settings::load_from(&repo_config(), &env).unwrap_err();
+            assert!(matches!(err, ConfigError::Inconsistent(_)), "{bad}: {err}");
+        }
+        let env = vars(&[(
+            "APP_SERVER__CORS_ALLOWED_ORIGINS",
+            "[\"https://www.norfolk.gov.uk\", \"http://localhost:5173\"]",
+        )]);
+        let s = Settings::load_from(&repo_config(), &env).unwrap();
+        assert_eq!(s.server.cors_allowed_origins.len(), 2);
     }
 
     #[test]
