@@ -21,7 +21,10 @@ const SIGN_IN_CLIENTS: usize = 16;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let vars = HashMap::from([("APP_ENV".to_owned(), "development".to_owned())]);
+    // The process environment applies (APP_AUTH__HASH_MAX_CONCURRENT=2 to compare, say).
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    vars.entry("APP_ENV".to_owned())
+        .or_insert_with(|| "development".to_owned());
     let mut settings =
         Settings::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), &vars)?;
     settings.server.port = 0;

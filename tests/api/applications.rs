@@ -24,13 +24,12 @@ async fn example(app: &TestApp, service: &str) -> Value {
 }
 
 async fn submit(app: &TestApp, who: &Tokens, service: &str, details: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/applications"))
-        .bearer_auth(&who.access_token)
-        .json(&json!({"service": service, "details": details}))
-        .send()
-        .await
-        .unwrap()
+    app.post_authed(
+        "/api/v1/applications",
+        &who.access_token,
+        &json!({"service": service, "details": details}),
+    )
+    .await
 }
 
 async fn move_to(
@@ -40,13 +39,12 @@ async fn move_to(
     to: &str,
     public_note: Option<&str>,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/api/v1/admin/applications/{id}/transitions")))
-        .bearer_auth(&staff.access_token)
-        .json(&json!({"to": to, "public_note": public_note, "internal_note": "checked on site"}))
-        .send()
-        .await
-        .unwrap()
+    app.post_authed(
+        &format!("/api/v1/admin/applications/{id}/transitions"),
+        &staff.access_token,
+        &json!({"to": to, "public_note": public_note, "internal_note": "checked on site"}),
+    )
+    .await
 }
 
 async fn queue(app: &TestApp, staff: &Tokens, query: &str) -> Value {
@@ -109,13 +107,12 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let put = app
-        .client
-        .put(app.url("/api/v1/me/preferences"))
-        .bearer_auth(&resident.access_token)
-        .json(&json!({"status_update_emails": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_authed(
+            "/api/v1/me/preferences",
+            &resident.access_token,
+            &json!({"status_update_emails": true}),
+        )
+        .await;
     assert_eq!(put.status(), 200);
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
 
@@ -161,13 +158,12 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
         let address_field = ["site", "site", "property", "installation"][n];
         updated[address_field]["line1"] = json!("2 Market Place");
         let patched = app
-            .client
-            .patch(app.url(&format!("/api/v1/applications/{id}")))
-            .bearer_auth(&resident.access_token)
-            .json(&json!({"details": updated}))
-            .send()
-            .await
-            .unwrap();
+            .patch_authed(
+                &format!("/api/v1/applications/{id}"),
+                &resident.access_token,
+                &json!({"details": updated}),
+            )
+            .await;
         assert_eq!(patched.status(), 200, "{service}");
         let patched: Value = patched.json().await.unwrap();
         assert_eq!(patched["status"], "submitted");
@@ -296,13 +292,12 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     }
     // Details can only change while more information is wanted.
     let patched = app
-        .client
-        .patch(app.url(&format!("/api/v1/applications/{id}")))
-        .bearer_auth(&resident.access_token)
-        .json(&json!({"details": details}))
-        .send()
-        .await
-        .unwrap();
+        .patch_authed(
+            &format!("/api/v1/applications/{id}"),
+            &resident.access_token,
+            &json!({"details": details}),
+        )
+        .await;
     assert_problem(patched, 409, "conflict").await;
     // An unknown status is a validation error, not a conflict.
     assert_problem(
@@ -317,12 +312,11 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     }
     // Decided: too late to withdraw.
     let withdraw = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/withdraw")))
-        .bearer_auth(&resident.access_token)
-        .send()
-        .await
-        .unwrap();
+        .post_authed_empty(
+            &format!("/api/v1/applications/{id}/withdraw"),
+            &resident.access_token,
+        )
+        .await;
     assert_problem(withdraw, 409, "conflict").await;
     assert_problem(
         move_to(&app, &staff, id, "under_review", None).await,
@@ -400,21 +394,19 @@ async fn someone_elses_application_is_not_found() {
     )
     .await;
     let withdraw = app
-        .client
-        .post(app.url(&format!("/api/v1/applications/{id}/withdraw")))
-        .bearer_auth(&other.access_token)
-        .send()
-        .await
-        .unwrap();
+        .post_authed_empty(
+            &format!("/api/v1/applications/{id}/withdraw"),
+            &other.access_token,
+        )
+        .await;
     assert_problem(withdraw, 404, "not-found").await;
     let patch = app
-        .client
-        .patch(app.url(&format!("/api/v1/applications/{id}")))
-        .bearer_auth(&other.access_token)
-        .json(&json!({"details": details}))
-        .send()
-        .await
-        .unwrap();
+        .patch_authed(
+            &format!("/api/v1/applications/{id}"),
+            &other.access_token,
+            &json!({"details": details}),
+        )
+        .await;
     assert_problem(patch, 404, "not-found").await;
     let list: Value = app
         .get_authed("/api/v1/applications", &other.access_token)
@@ -744,13 +736,12 @@ async fn lists_are_paginated_and_filtered() {
         .unwrap();
     let staff_id = me["id"].as_str().unwrap();
     let assign = app
-        .client
-        .post(app.url(&format!("/api/v1/admin/applications/{}/assign", ids[7])))
-        .bearer_auth(&staff.access_token)
-        .json(&json!({"staff_id": staff_id}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            &format!("/api/v1/admin/applications/{}/assign", ids[7]),
+            &staff.access_token,
+            &json!({"staff_id": staff_id}),
+        )
+        .await;
     assert_eq!(assign.status(), 200);
     let mine = queue(&app, &staff, &format!("assigned_to={staff_id}")).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
@@ -763,13 +754,12 @@ async fn lists_are_paginated_and_filtered() {
         .await
         .unwrap();
     let to_resident = app
-        .client
-        .post(app.url(&format!("/api/v1/admin/applications/{}/assign", ids[7])))
-        .bearer_auth(&staff.access_token)
-        .json(&json!({"staff_id": resident_me["id"]}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            &format!("/api/v1/admin/applications/{}/assign", ids[7]),
+            &staff.access_token,
+            &json!({"staff_id": resident_me["id"]}),
+        )
+        .await;
     assert_problem(to_resident, 409, "conflict").await;
 }
 

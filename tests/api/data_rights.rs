@@ -93,43 +93,40 @@ async fn submit(
 
 async fn move_to(app: &TestApp, staff: &Tokens, id: &Value, to: &str, note: &str) {
     let response = app
-        .client
-        .post(app.url(&format!(
-            "/api/v1/admin/applications/{}/transitions",
-            id.as_str().unwrap()
-        )))
-        .bearer_auth(&staff.access_token)
-        .json(&json!({"to": to, "public_note": note, "internal_note": note}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            &format!(
+                "/api/v1/admin/applications/{}/transitions",
+                id.as_str().unwrap()
+            ),
+            &staff.access_token,
+            &json!({"to": to, "public_note": note, "internal_note": note}),
+        )
+        .await;
     assert_eq!(response.status(), 200, "→ {to}");
 }
 
 async fn request(app: &TestApp, who: &Tokens, kind: &str, details: Option<&str>) -> Value {
     let response = app
-        .client
-        .post(app.url("/api/v1/me/data-requests"))
-        .bearer_auth(&who.access_token)
-        .json(&json!({"type": kind, "details": details}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/me/data-requests",
+            &who.access_token,
+            &json!({"type": kind, "details": details}),
+        )
+        .await;
     assert_eq!(response.status(), 202);
     response.json().await.unwrap()
 }
 
 async fn decide(app: &TestApp, staff: &Tokens, id: &Value, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!(
+    app.post_authed(
+        &format!(
             "/api/v1/admin/data-requests/{}/decisions",
             id.as_str().unwrap()
-        )))
-        .bearer_auth(&staff.access_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+        ),
+        &staff.access_token,
+        &body,
+    )
+    .await
 }
 
 async fn example(app: &TestApp, service: &str) -> Value {
@@ -150,13 +147,12 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
     // Data in every table: an email change in flight (token), an application with events and an
     // idempotency key, a data request, staff reads (audit), emails (outbox).
     let change = app
-        .client
-        .post(app.url("/api/v1/me/email"))
-        .bearer_auth(&resident.access_token)
-        .json(&json!({"new_email": "new@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/me/email",
+            &resident.access_token,
+            &json!({"new_email": "new@example.org", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(change.status(), 202);
     let details = example(&app, "skip-permit").await;
     let application = submit(&app, &resident, "skip-permit", &details, Some("key-1")).await;
@@ -282,13 +278,12 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     .await;
     let resident = app.sign_in_ok(email, PASSWORD).await;
     let officer = staff(&app).await;
-    app.client
-        .put(app.url("/api/v1/me/preferences"))
-        .bearer_auth(&resident.access_token)
-        .json(&json!({"status_update_emails": true}))
-        .send()
-        .await
-        .unwrap();
+    app.put_authed(
+        "/api/v1/me/preferences",
+        &resident.access_token,
+        &json!({"status_update_emails": true}),
+    )
+    .await;
 
     // Applications in several states, with free text only this person wrote.
     let free_text = [
@@ -315,15 +310,14 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
         .await;
     }
     let withdrawn = submit(&app, &resident, "scaffold-licence", &scaffold, None).await;
-    app.client
-        .post(app.url(&format!(
+    app.post_authed_empty(
+        &format!(
             "/api/v1/applications/{}/withdraw",
             withdrawn["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&resident.access_token)
-        .send()
-        .await
-        .unwrap();
+        ),
+        &resident.access_token,
+    )
+    .await;
     let waiting = submit(&app, &resident, "skip-permit", &skip, None).await;
     for to in ["under_review", "more_information_required"] {
         move_to(&app, &officer, &waiting["id"], to, "Which skip company?").await;
@@ -606,13 +600,12 @@ async fn requests_have_deadlines_and_staff_decisions_are_emailed_and_final() {
         .await;
     assert_problem(bad, 401, "unauthorized").await;
     let bad = app
-        .client
-        .post(app.url("/api/v1/me/data-requests"))
-        .bearer_auth(&other.access_token)
-        .json(&json!({"type": "portability"}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/me/data-requests",
+            &other.access_token,
+            &json!({"type": "portability"}),
+        )
+        .await;
     assert_problem(bad, 422, "validation-failed").await;
 }
 

@@ -414,6 +414,65 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request with a bearer token and a JSON body.
+    async fn send_authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// A POST without a body (withdraw).
+    pub async fn post_authed_empty(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_authed(reqwest::Method::POST, path, token, None)
+            .await
+    }
+
+    pub async fn put_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::PUT, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_authed(reqwest::Method::DELETE, path, token, None)
+            .await
+    }
+
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -181,13 +181,12 @@ async fn changing_to_an_address_in_use_reveals_nothing_and_changes_nothing() {
     app.verified_resident("taken@example.org").await;
     let tokens = app.verified_resident("sian@example.org").await;
     let response = app
-        .client
-        .post(app.url("/api/v1/me/email"))
-        .bearer_auth(&tokens.access_token)
-        .json(&json!({"new_email": "TAKEN@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/me/email",
+            &tokens.access_token,
+            &json!({"new_email": "TAKEN@example.org", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(response.status(), 202);
     app.wait_for_email(
         "TAKEN@example.org",

@@ -76,12 +76,8 @@ async fn sign_out_revokes_the_access_token_at_once() {
     let app = spawn_app().await;
     let tokens = app.verified_resident("sian@example.org").await;
     let out = app
-        .client
-        .delete(app.url("/api/v1/sessions/current"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
+        .delete_authed("/api/v1/sessions/current", &tokens.access_token)
+        .await;
     assert_eq!(out.status(), 204);
     assert_problem(
         app.get_authed("/api/v1/me", &tokens.access_token).await,
@@ -119,12 +115,11 @@ async fn devices_can_be_listed_and_signed_out() {
         .to_owned();
 
     let revoke = app
-        .client
-        .delete(app.url(&format!("/api/v1/me/sessions/{phone_session}")))
-        .bearer_auth(&laptop.access_token)
-        .send()
-        .await
-        .unwrap();
+        .delete_authed(
+            &format!("/api/v1/me/sessions/{phone_session}"),
+            &laptop.access_token,
+        )
+        .await;
     assert_eq!(revoke.status(), 204);
     assert_problem(
         app.get_authed("/api/v1/me", &phone.access_token).await,
@@ -150,12 +145,8 @@ async fn devices_can_be_listed_and_signed_out() {
     let theirs = theirs["items"][0]["id"].as_str().unwrap();
     for id in [theirs, phone_session.as_str()] {
         let response = app
-            .client
-            .delete(app.url(&format!("/api/v1/me/sessions/{id}")))
-            .bearer_auth(&laptop.access_token)
-            .send()
-            .await
-            .unwrap();
+            .delete_authed(&format!("/api/v1/me/sessions/{id}"), &laptop.access_token)
+            .await;
         assert_problem(response, 404, "not-found").await;
     }
     assert_eq!(
@@ -309,13 +300,12 @@ async fn roles_are_enforced_on_admin_paths() {
     assert_eq!(me["roles"], json!(["staff"]));
 
     let as_resident = app
-        .client
-        .post(app.url("/api/v1/admin/staff"))
-        .bearer_auth(&admin.access_token)
-        .json(&json!({"name": "X Y", "email": "x@norfolk.gov.uk", "role": "resident"}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/admin/staff",
+            &admin.access_token,
+            &json!({"name": "X Y", "email": "x@norfolk.gov.uk", "role": "resident"}),
+        )
+        .await;
     assert_problem(as_resident, 422, "validation-failed").await;
 }
 

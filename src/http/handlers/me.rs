@@ -150,8 +150,8 @@ pub async fn change_email(
 ) -> Result<HttpResponse, ApiError> {
     let new_email = EmailAddress::parse(&body.new_email)
         .map_err(|e| ValidationErrors::single("new_email", e.to_string()))?;
-    let mut conn = state.pool.get().await?;
-    let account = accounts::find(&mut conn, caller.account_id).await?;
+    // Not holding a connection while the password is checked (see sessions::sign_in).
+    let account = accounts::find(&mut *state.pool.get().await?, caller.account_id).await?;
     let verified = state
         .hasher
         .verify(&body.password, account.password_hash.as_deref())
@@ -164,6 +164,7 @@ pub async fn change_email(
     }
     let app = &state.settings.app;
     let actor = caller.actor();
+    let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
         let taken = accounts::find_by_email(conn, &new_email.normalized())
             .await?

@@ -79,8 +79,9 @@ pub async fn sign_in(
             retry_after_secs: retry_after_secs(wait),
         })?;
 
-    let mut conn = state.pool.get().await?;
-    let account = accounts::find_by_email(&mut conn, &key).await?;
+    // No connection is held while waiting for the hasher: a burst of sign-ins must not drain the
+    // pool that every other request needs.
+    let account = accounts::find_by_email(&mut *state.pool.get().await?, &key).await?;
     // Verified against a dummy hash when there is no account: the same work either way.
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
     let verified = state.hasher.verify(&body.password, stored).await?;
@@ -89,6 +90,7 @@ pub async fn sign_in(
         return Err(WRONG_CREDENTIALS);
     };
     backoff.record_success(&key);
+    let mut conn = state.pool.get().await?;
     if let Verified::YesRehashed(new_hash) = &verified {
         accounts::set_password_hash(&mut conn, account.id, new_hash).await?;
     }
