@@ -46,3 +46,48 @@ impl Modify for BearerAuth {
         );
     }
 }
+
+/// OpenAPI requires a description on every response; where a handler gives none, the status's
+/// standard wording (and for problems, a hint) fills it. Runs on the finished document, after the
+/// routes' paths have been collected.
+pub fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    response.description = default_description(status).to_owned();
+                }
+            }
+        }
+    }
+}
+
+fn default_description(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "Done; no content",
+        "400" => "Malformed request (problem+json)",
+        "401" => "Not signed in, or the access token is invalid, expired or revoked",
+        "403" => "Not allowed for this account",
+        "404" => "Not found, or not yours",
+        "409" => "Conflicts with the current state",
+        "413" => "Body too large",
+        "415" => "Body not sent as application/json",
+        "422" => "Well-formed but invalid: `errors` names each field",
+        "429" => "Too many requests: see Retry-After",
+        "503" => "A dependency (the database) is unavailable",
+        _ => "See the problem document",
+    }
+}

@@ -39,27 +39,27 @@ pub fn routes(cfg: &mut ServiceConfig) {
         // Services and applications
         .service(applications::list_services)
         .service(applications::get_service)
-        .service(applications::submit)
-        .service(applications::list)
-        .service(applications::get)
-        .service(applications::events)
-        .service(applications::withdraw)
-        .service(applications::update)
+        .service(applications::submit_application)
+        .service(applications::list_applications)
+        .service(applications::get_application)
+        .service(applications::application_events)
+        .service(applications::withdraw_application)
+        .service(applications::update_application)
         // Data-subject rights
-        .service(data_rights::create)
-        .service(data_rights::list)
-        .service(data_rights::get)
-        .service(data_rights::export)
+        .service(data_rights::create_data_request)
+        .service(data_rights::list_data_requests)
+        .service(data_rights::get_data_request)
+        .service(data_rights::export_my_data)
         // Council staff
-        .service(admin_applications::queue)
-        .service(admin_applications::detail)
-        .service(admin_applications::transition)
-        .service(admin_applications::assign)
-        .service(admin_data::queue)
-        .service(admin_data::decide)
-        .service(admin_data::lookup)
-        .service(admin_data::audit_events)
-        .service(admin::create);
+        .service(admin_applications::application_queue)
+        .service(admin_applications::application_detail)
+        .service(admin_applications::transition_application)
+        .service(admin_applications::assign_application)
+        .service(admin_data::data_request_queue)
+        .service(admin_data::decide_data_request)
+        .service(admin_data::look_up_account)
+        .service(admin_data::list_audit_events)
+        .service(admin::create_staff_account);
 }
 
 /// Wraps an `App` so that routes registered through it are collected into the OpenAPI document.
@@ -74,5 +74,7 @@ where
 
 /// The complete OpenAPI document, without starting a server (for `mynorfolk openapi`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented(App::new()).split_for_parts().1
+    let mut document = documented(App::new()).split_for_parts().1;
+    crate::http::openapi::describe_responses(&mut document);
+    document
 }

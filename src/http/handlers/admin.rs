@@ -44,7 +44,7 @@ pub struct StaffCreated {
     )
 )]
 #[post("/api/v1/admin/staff")]
-pub async fn create(
+pub async fn create_staff_account(
     state: web::Data<AppState>,
     Admin(caller): Admin,
     Json(body): Json<NewStaff>,

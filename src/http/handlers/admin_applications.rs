@@ -126,7 +126,7 @@ pub struct AssignRequest {
 /// The application queue, newest first, with filters.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(QueueQuery), responses((status = 200, body = Page<QueueItem>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications")]
-pub async fn queue(
+pub async fn application_queue(
     state: web::Data<AppState>,
     _staff: Staff,
     query: web::Query<QueueQuery>,
@@ -157,7 +157,7 @@ pub async fn queue(
 /// An application in full — details, applicant, events with internal notes. Audited.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications/{id}")]
-pub async fn detail(
+pub async fn application_detail(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     id: web::Path<Uuid>,
@@ -219,7 +219,7 @@ pub async fn detail(
     )
 )]
 #[post("/api/v1/admin/applications/{id}/transitions")]
-pub async fn transition(
+pub async fn transition_application(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     id: web::Path<Uuid>,
@@ -255,7 +255,7 @@ fn note<'a>(field: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, ApiErr
 /// Assigns an application to a member of staff.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = AssignRequest, responses((status = 200, body = QueueItem), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/admin/applications/{id}/assign")]
-pub async fn assign(
+pub async fn assign_application(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     id: web::Path<Uuid>,

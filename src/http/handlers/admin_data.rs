@@ -134,7 +134,7 @@ impl From<Stored> for AuditEventView {
 /// The data-request queue, newest first; `overdue=true` for open requests past their deadline.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(DataRequestQuery), responses((status = 200, body = Page<StaffDataRequestView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/data-requests")]
-pub async fn queue(
+pub async fn data_request_queue(
     state: web::Data<AppState>,
     _staff: Staff,
     query: web::Query<DataRequestQuery>,
@@ -177,7 +177,7 @@ pub async fn queue(
     )
 )]
 #[post("/api/v1/admin/data-requests/{id}/decisions")]
-pub async fn decide(
+pub async fn decide_data_request(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     id: web::Path<Uuid>,
@@ -230,7 +230,7 @@ pub async fn decide(
 /// Looks an account up by email address. The look-up, and its reason, are audited.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AccountLookup), responses((status = 200, body = Me), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/accounts")]
-pub async fn lookup(
+pub async fn look_up_account(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     query: web::Query<AccountLookup>,
@@ -268,7 +268,7 @@ pub async fn lookup(
 /// The audit log, newest first, filtered by person (`account_id`), actor, action and time.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Page<AuditEventView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/audit-events")]
-pub async fn audit_events(
+pub async fn list_audit_events(
     state: web::Data<AppState>,
     _staff: Staff,
     query: web::Query<AuditQuery>,

@@ -209,7 +209,7 @@ pub async fn get_service(
     )
 )]
 #[post("/api/v1/applications")]
-pub async fn submit(
+pub async fn submit_application(
     state: web::Data<AppState>,
     caller: Authenticated,
     req: HttpRequest,
@@ -288,7 +288,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// The caller's applications, newest first.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
 #[get("/api/v1/applications")]
-pub async fn list(
+pub async fn list_applications(
     state: web::Data<AppState>,
     caller: Authenticated,
     query: web::Query<ListQuery>,
@@ -329,7 +329,7 @@ async fn own(state: &AppState, caller: &Authenticated, id: Uuid) -> Result<Appli
 /// One of the caller's applications.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}")]
-pub async fn get(
+pub async fn get_application(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,
@@ -341,7 +341,7 @@ pub async fn get(
 /// The status history of one of the caller's applications, with the council's public notes.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = EventList), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}/events")]
-pub async fn events(
+pub async fn application_events(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,
@@ -359,7 +359,7 @@ pub async fn events(
 /// Withdraws one of the caller's applications; allowed until it is decided (else 409).
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/applications/{id}/withdraw")]
-pub async fn withdraw(
+pub async fn withdraw_application(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,
@@ -383,7 +383,7 @@ pub async fn withdraw(
 /// more information; this returns it to `submitted`. At any other time: 409.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateDetails, responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[patch("/api/v1/applications/{id}")]
-pub async fn update(
+pub async fn update_application(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,

@@ -109,7 +109,7 @@ impl From<Failure> for ApiError {
     responses((status = 202, body = DataRequestView), (status = 422, body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/api/v1/me/data-requests")]
-pub async fn create(
+pub async fn create_data_request(
     state: web::Data<AppState>,
     caller: Authenticated,
     Json(body): Json<NewDataRequest>,
@@ -141,7 +141,7 @@ pub async fn create(
 /// The caller's requests, newest first.
 #[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, body = DataRequestList)))]
 #[get("/api/v1/me/data-requests")]
-pub async fn list(
+pub async fn list_data_requests(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
@@ -160,7 +160,7 @@ pub async fn list(
 /// One of the caller's requests; a completed access request carries the export.
 #[utoipa::path(tag = "data rights", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = DataRequestView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/me/data-requests/{id}")]
-pub async fn get(
+pub async fn get_data_request(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,
@@ -183,7 +183,7 @@ pub async fn get(
 /// the purposes, lawful basis, recipients, retention periods and source (Article 15).
 #[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, description = "The export", content_type = "application/json")))]
 #[get("/api/v1/me/export")]
-pub async fn export(
+pub async fn export_my_data(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
