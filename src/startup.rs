@@ -123,14 +123,15 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
     let body_limit = settings.server.json_limit_bytes;
     let origins = settings.server.cors_allowed_origins.clone();
-    let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(
-        &routes::openapi_document(),
-    )?));
+    let document = routes::openapi_document();
+    let allowed_methods = web::Data::new(routes::AllowedMethods::from_document(&document));
+    let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(&document)?));
 
     let server = HttpServer::new(move || {
         let (app, _) = routes::documented(App::new()).split_for_parts();
         app.app_data(state.clone())
             .app_data(openapi_json.clone())
+            .app_data(allowed_methods.clone())
             .app_data(BodyLimit(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
@@ -138,8 +139,8 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
                 ApiError::MalformedRequest(format!("invalid query string: {error}")).into()
             }))
             .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/openapi.json"])))
-            // No route: the middleware renders actix's bare 404 as a problem ("nothing at this address").
-            .default_service(web::to(actix_web::HttpResponse::NotFound))
+            // No route: 404, or 405 for a known path (the middleware renders both as problems).
+            .default_service(web::to(routes::unrouted))
             .wrap(middleware::problem_json_errors())
             .wrap(from_fn(middleware::response_headers))
             .wrap(middleware::cors(&origins))

@@ -78,3 +78,88 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     crate::http::openapi::describe_responses(&mut document);
     document
 }
+
+/// The methods each documented path template accepts, so that a request with a known path but
+/// another method gets 405 with `Allow` rather than 404.
+pub struct AllowedMethods(Vec<(Vec<Option<String>>, Vec<&'static str>)>);
+
+impl AllowedMethods {
+    pub fn from_document(document: &utoipa::openapi::OpenApi) -> AllowedMethods {
+        let templates = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        AllowedMethods(templates)
+    }
+
+    /// The methods allowed on `path`; empty when no documented path matches.
+    pub fn for_path(&self, path: &str) -> Vec<&'static str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut allowed: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t.as_deref().is_none_or(|t| t == *s))
+            })
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        allowed
+    }
+}
+
+/// What a request that matched no route gets: 405 with `Allow` when the path exists with other
+/// methods, else 404 (both rendered as problem+json by the middleware).
+pub async fn unrouted(
+    req: actix_web::HttpRequest,
+    allowed: actix_web::web::Data<AllowedMethods>,
+) -> actix_web::HttpResponse {
+    let methods = allowed.for_path(req.path());
+    if methods.is_empty() || req.method() == actix_web::http::Method::OPTIONS {
+        return actix_web::HttpResponse::NotFound().finish();
+    }
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_methods_follow_the_document() {
+        let allowed = AllowedMethods::from_document(&openapi_document());
+        assert_eq!(allowed.for_path("/health"), ["GET"]);
+        assert_eq!(allowed.for_path("/api/v1/me"), ["GET", "PATCH"]);
+        assert_eq!(
+            allowed.for_path("/api/v1/applications/3f1c2f4e-0000-0000-0000-000000000000"),
+            ["GET", "PATCH"]
+        );
+        assert!(allowed.for_path("/api/v1/nothing").is_empty());
+        assert!(allowed.for_path("/api/v1/applications/x/y/z").is_empty());
+    }
+}
