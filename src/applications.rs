@@ -14,6 +14,7 @@ use crate::db::{accounts, outbox};
 use crate::domain::application::{
     Mover, Status, TransitionError, expected_decision_by, licence_expires_on, reference,
 };
+use crate::domain::deadlines::uk_today;
 use crate::email::templates::Template;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ pub async fn submit(
             status: Status::Submitted.as_str(),
             details,
             fee_pence: service.fee_pence,
-            expected_decision_by: expected_decision_by(now.date_naive(), target_days),
+            expected_decision_by: expected_decision_by(uk_today(now), target_days),
         },
     )
     .await?;
@@ -100,14 +101,16 @@ pub async fn transition(
         let current = store::find(conn, id, true)
             .await?
             .ok_or(Failure::NotFound)?;
-        if request.owner.is_some() && current.account_id != request.owner {
+        if let Some(owner) = request.owner
+            && (current.account_id != Some(owner) || !accounts::lock_active(conn, owner).await?)
+        {
             return Err(Failure::NotFound);
         }
         let from = Status::parse(&current.status)
             .ok_or_else(|| Failure::Conflict("unknown status".into()))?;
         let to = from.transition(request.to, request.mover)?;
         let service = store::active_service(conn, &current.service_code).await?;
-        let today = Utc::now().date_naive();
+        let today = uk_today(Utc::now());
         let change = StatusChange {
             status: to.as_str(),
             details: request.details,

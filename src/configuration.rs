@@ -91,6 +91,9 @@ pub struct ServerSettings {
     pub json_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub cors_allowed_origins: Vec<String>,
+    /// Behind a reverse proxy that sets `X-Forwarded-For`/`Forwarded`, take the client address
+    /// from it for rate limits. Leave off when clients connect directly (they could forge it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -59,8 +59,11 @@ pub async fn open(
 ) -> Result<DataRequest, Failure> {
     let holidays = settings.bank_holidays.clone();
     conn.transaction(async move |conn| {
+        if !accounts::lock_active(conn, account).await? {
+            return Err(Failure::NotFound);
+        }
         let now = Utc::now();
-        let due = deadlines::due_by(now.date_naive(), &holidays);
+        let due = deadlines::due_by(deadlines::uk_today(now), &holidays);
         let request = store::insert(conn, account, kind, details, now, due).await?;
         let person = accounts::find(conn, account).await?;
         let email = Template::DataRequestReceived {
@@ -102,7 +105,7 @@ pub async fn decide(
         let kind = request.kind.clone();
         let (updated, action, email) = match decision {
             Decision::Extend { months, reason } => {
-                let received = request.received_at.date_naive();
+                let received = deadlines::uk_today(request.received_at);
                 let due = deadlines::extended_due_by(received, months, &holidays).ok_or(Failure::Invalid {
                     field: "months",
                     message: format!("must be 1 or {}: an extension is at most two further months", deadlines::MAX_EXTENSION_MONTHS),
@@ -192,7 +195,7 @@ async fn kept_records(
         ..Default::default()
     };
     let applications = app_store::page(conn, &filters, None, 10_000).await?;
-    let today = Utc::now().date_naive();
+    let today = deadlines::uk_today(Utc::now());
     let in_force: Vec<String> = applications
         .iter()
         .filter(|a| a.status == "issued" && a.licence_expires_on.is_none_or(|end| end >= today))

@@ -141,6 +141,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
             .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/openapi.json"])))
             // No route: 404, or 405 for a known path (the middleware renders both as problems).
             .default_service(web::to(routes::unrouted))
+            .wrap(from_fn(crate::http::auth::admin_gate))
             .wrap(middleware::problem_json_errors())
             .wrap(from_fn(middleware::response_headers))
             .wrap(middleware::cors(&origins))

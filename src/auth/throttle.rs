@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,28 +13,76 @@ use std::time::{Duration, Instant};
 pub struct RateLimiter<K> {
     limit: u32,
     window: Duration,
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
+    windows: Mutex<Keyed<K, (Instant, u32)>>,
 }
 
-/// Entries kept before stale ones are swept; bounds memory under a flood of distinct keys.
+/// Entries kept before stale ones are swept.
 const SWEEP_AT: usize = 10_000;
+/// A flood of distinct keys beyond this empties the map: memory stays bounded, at the price of
+/// forgetting counts during such an attack (the per-address back-off and the database still hold).
+const HARD_CAP: usize = 100_000;
+
+/// A map that sweeps stale entries at most once per `every`, so a flood of fresh keys does not
+/// make every request scan it.
+struct Keyed<K, V> {
+    map: HashMap<K, V>,
+    last_sweep: Option<Instant>,
+}
+
+impl<K: Eq + Hash, V> Keyed<K, V> {
+    fn new() -> Self {
+        Keyed {
+            map: HashMap::new(),
+            last_sweep: None,
+        }
+    }
+
+    fn sweep(&mut self, now: Instant, every: Duration, keep: impl FnMut(&K, &mut V) -> bool) {
+        if self.map.len() >= HARD_CAP {
+            self.map.clear();
+            return;
+        }
+        if self.map.len() < SWEEP_AT
+            || self
+                .last_sweep
+                .is_some_and(|last| now.duration_since(last) < every)
+        {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.map.retain(keep);
+    }
+}
+
+/// The key a client is limited by: its IPv4 address, or the /64 network of its IPv6 address
+/// (one subscriber usually holds a whole /64, so single addresses would be trivial to rotate).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !0xffff_ffff_ffff_ffff)),
+        },
+        v4 => v4,
+    }
+}
 
 impl<K: Eq + Hash + Clone> RateLimiter<K> {
     pub fn new(limit: u32, window: Duration) -> Self {
         RateLimiter {
             limit,
             window,
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(Keyed::new()),
         }
     }
 
     /// Counts a request; `Err(wait)` when the key is over its limit.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let mut windows = self.windows.lock().expect("throttle lock");
-        if windows.len() >= SWEEP_AT {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = windows.entry(key.clone()).or_insert((now, 0));
+        let window = self.window;
+        windows.sweep(now, window / 4, |_, (start, _)| {
+            now.duration_since(*start) < window
+        });
+        let entry = windows.map.entry(key.clone()).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -51,7 +100,7 @@ pub struct FailureBackoff {
     free_failures: u32,
     base: Duration,
     max: Duration,
-    state: Mutex<HashMap<String, (u32, Instant)>>,
+    state: Mutex<Keyed<String, (u32, Instant)>>,
 }
 
 impl FailureBackoff {
@@ -60,14 +109,14 @@ impl FailureBackoff {
             free_failures,
             base,
             max,
-            state: Mutex::new(HashMap::new()),
+            state: Mutex::new(Keyed::new()),
         }
     }
 
     /// `Err(wait)` while the key is locked.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let state = self.state.lock().expect("backoff lock");
-        match state.get(key) {
+        match state.map.get(key) {
             Some((_, until)) if *until > now => Err(*until - now),
             _ => Ok(()),
         }
@@ -75,10 +124,11 @@ impl FailureBackoff {
 
     pub fn record_failure(&self, key: &str, now: Instant) {
         let mut state = self.state.lock().expect("backoff lock");
-        if state.len() >= SWEEP_AT {
-            state.retain(|_, (_, until)| now.duration_since(*until) < self.max);
-        }
-        let entry = state.entry(key.to_owned()).or_insert((0, now));
+        let max = self.max;
+        state.sweep(now, Duration::from_secs(1), |_, (_, until)| {
+            now.saturating_duration_since(*until) < max
+        });
+        let entry = state.map.entry(key.to_owned()).or_insert((0, now));
         entry.0 += 1;
         if entry.0 > self.free_failures {
             let doublings = (entry.0 - self.free_failures - 1).min(16);
@@ -88,7 +138,7 @@ impl FailureBackoff {
     }
 
     pub fn record_success(&self, key: &str) {
-        self.state.lock().expect("backoff lock").remove(key);
+        self.state.lock().expect("backoff lock").map.remove(key);
     }
 }
 
@@ -137,6 +187,29 @@ mod tests {
         );
         backoff.record_success("k");
         assert!(backoff.check("k", t0).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
+    }
+
+    #[test]
+    fn a_flood_of_fresh_keys_stays_bounded() {
+        let limiter = RateLimiter::new(5, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for n in 0..(HARD_CAP as u32 + 10) {
+            limiter.check(&n, t0).unwrap();
+        }
+        assert!(limiter.windows.lock().unwrap().map.len() <= HARD_CAP);
     }
 
     #[test]

@@ -83,6 +83,31 @@ pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
     Ok(())
 }
 
+/// Gives a never-verified account a new name and password and voids its earlier links.
+pub async fn restart_unverified(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    name: &str,
+    password_hash: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        accounts::table
+            .find(id)
+            .filter(accounts::email_verified_at.is_null()),
+    )
+    .set((
+        accounts::name.eq(name),
+        accounts::password_hash.eq(password_hash),
+        accounts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    diesel::delete(account_tokens::table.filter(account_tokens::account_id.eq(id)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<Account> {
     diesel::update(accounts::table.find(id))
         .set((
@@ -131,25 +156,37 @@ pub async fn set_email(
     email: &str,
     normalized: &str,
 ) -> QueryResult<bool> {
-    let taken: bool = diesel::select(diesel::dsl::exists(
-        accounts::table
-            .filter(accounts::email_normalized.eq(normalized))
-            .filter(accounts::id.ne(id)),
-    ))
-    .get_result(conn)
-    .await?;
-    if taken {
-        return Ok(false);
-    }
-    diesel::update(accounts::table.find(id))
+    let updated = diesel::update(accounts::table.find(id))
         .set((
             accounts::email.eq(email),
             accounts::email_normalized.eq(normalized),
             accounts::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
-        .await?;
-    Ok(true)
+        .await;
+    match updated {
+        Ok(_) => Ok(true),
+        // The unique index decides, so two verifications racing for one address cannot both win.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Locks the account against erasure for the rest of the caller's transaction; `false` when it
+/// has been erased (or is gone), in which case the caller must write nothing about the person.
+pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let found: Option<Uuid> = accounts::table
+        .find(id)
+        .filter(accounts::erased_at.is_null())
+        .select(accounts::id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// Deletes accounts that were never verified and are older than `cutoff` (with everything that

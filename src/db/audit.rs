@@ -56,6 +56,36 @@ pub async fn record(
     Ok(())
 }
 
+/// Records several events by one actor in one statement (staff reading a page of a queue).
+pub async fn record_all(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    events: &[Event<'_>],
+) -> QueryResult<()> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|event| {
+            (
+                audit_events::actor_id.eq(actor.id),
+                audit_events::actor_role.eq(actor.role),
+                audit_events::action.eq(event.action),
+                audit_events::target_type.eq(event.target_type),
+                audit_events::target_id.eq(event.target_id),
+                audit_events::subject_id.eq(event.subject_id),
+                audit_events::reason.eq(event.reason),
+                audit_events::request_id.eq(actor.request_id.as_deref()),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        diesel::insert_into(audit_events::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Shorthand for an event about an account (target and subject are the same person).
 pub fn about_account(action: &str, account: Uuid) -> Event<'_> {
     Event {

@@ -60,17 +60,29 @@ pub struct DueEmail {
     pub attempts: i32,
 }
 
-/// Locks up to `limit` due emails for the rest of the caller's transaction.
-pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<DueEmail>> {
-    email_outbox::table
+/// Leases up to `limit` due emails (call inside a transaction): they become invisible to other workers for `lease`, and are
+/// sent outside any transaction. A worker that dies mid-send leaves them to be retried when the
+/// lease runs out (delivery is at least once).
+pub async fn lease_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: std::time::Duration,
+) -> QueryResult<Vec<DueEmail>> {
+    let until = Utc::now() + lease;
+    let due: Vec<Uuid> = email_outbox::table
         .filter(email_outbox::status.eq("pending"))
         .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
         .order(email_outbox::next_attempt_at.asc())
         .limit(limit)
-        .select(DueEmail::as_select())
+        .select(email_outbox::id)
         .for_update()
         .skip_locked()
         .load(conn)
+        .await?;
+    diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&due)))
+        .set(email_outbox::next_attempt_at.eq(until))
+        .returning(DueEmail::as_returning())
+        .get_results(conn)
         .await
 }
 
@@ -96,13 +108,26 @@ pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()
     Ok(())
 }
 
-/// Not sent this time: try again at `retry_at`, or give up (`None`).
+/// Not sent this time: try again at `retry_at`, or give up (`None`). Giving up on an ephemeral
+/// email (to an erased person) deletes it, so the address does not linger.
 pub async fn mark_attempt_failed(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> QueryResult<()> {
+    if retry_at.is_none() {
+        let deleted = diesel::delete(
+            email_outbox::table
+                .find(id)
+                .filter(email_outbox::delete_after_send.eq(true)),
+        )
+        .execute(conn)
+        .await?;
+        if deleted == 1 {
+            return Ok(());
+        }
+    }
     let status = if retry_at.is_some() {
         "pending"
     } else {

@@ -3,10 +3,37 @@
 //! to that month's last day where the date does not exist (31 January → 28/29 February); a
 //! deadline on a weekend or an England and Wales bank holiday moves to the next working day.
 
-use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc, Weekday};
 
 /// The furthest an extension may go: two months beyond the first.
 pub const MAX_EXTENSION_MONTHS: u32 = 2;
+
+/// Today's date in the UK (Europe/London): UTC, plus one hour during British Summer Time, which
+/// runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
+/// Deadlines count from the day a request arrives in the council's own time zone.
+pub fn uk_today(now: DateTime<Utc>) -> NaiveDate {
+    let year = now.year();
+    let bst_start = last_sunday(year, 3)
+        .and_hms_opt(1, 0, 0)
+        .map(|t| t.and_utc());
+    let bst_end = last_sunday(year, 10)
+        .and_hms_opt(1, 0, 0)
+        .map(|t| t.and_utc());
+    let in_bst =
+        matches!((bst_start, bst_end), (Some(start), Some(end)) if now >= start && now < end);
+    if in_bst {
+        (now + chrono::Duration::hours(1)).date_naive()
+    } else {
+        now.date_naive()
+    }
+}
+
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let first_of_next =
+        NaiveDate::from_ymd_opt(year, month + 1, 1).expect("March and October have a next month");
+    let last = first_of_next.pred_opt().expect("a day before the first");
+    last - Days::new(u64::from(last.weekday().num_days_from_sunday()))
+}
 
 /// `received` plus `months` calendar months, clamped to the end of a shorter month.
 pub fn add_calendar_months(received: NaiveDate, months: u32) -> NaiveDate {
@@ -101,6 +128,22 @@ mod tests {
         assert_eq!(due_by(d(2026, 12, 1), &holidays()), d(2027, 1, 4));
         // Without the holiday list, only the weekend counts.
         assert_eq!(due_by(d(2026, 11, 25), &[]), d(2026, 12, 25));
+    }
+
+    #[test]
+    fn the_uk_date_follows_british_summer_time() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Winter: UTC.
+        assert_eq!(uk_today(at("2026-01-15T23:30:00Z")), d(2026, 1, 15));
+        // Summer: 23:30 UTC is already tomorrow in London.
+        assert_eq!(uk_today(at("2026-07-15T23:30:00Z")), d(2026, 7, 16));
+        // BST 2026 runs from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(uk_today(at("2026-03-29T00:59:00Z")), d(2026, 3, 29));
+        assert_eq!(uk_today(at("2026-03-28T23:30:00Z")), d(2026, 3, 28));
+        assert_eq!(uk_today(at("2026-10-24T23:30:00Z")), d(2026, 10, 25));
+        assert_eq!(uk_today(at("2026-10-25T23:30:00Z")), d(2026, 10, 25));
+        assert_eq!(last_sunday(2027, 3), d(2027, 3, 28));
+        assert_eq!(last_sunday(2027, 10), d(2027, 10, 31));
     }
 
     #[test]

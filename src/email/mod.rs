@@ -36,8 +36,10 @@ impl Mailer {
                     parsed.host_str().unwrap_or("?"),
                     parsed.port().map(|p| p.to_string()).unwrap_or_default()
                 );
+                // A hung server must not stall delivery of everything behind it.
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("SMTP_URL is not a valid SMTP URL")?
+                    .timeout(Some(std::time::Duration::from_secs(30)))
                     .build();
                 Ok(Mailer::Smtp { transport, server })
             }

@@ -268,7 +268,56 @@ mod tests {
                 role: s(),
                 link: s(),
             },
+            Template::StatusChanged {
+                name: s(),
+                reference: s(),
+                service: s(),
+                status: s(),
+                note: Some(s()),
+            },
+            Template::DataRequestReceived {
+                name: s(),
+                kind: s(),
+                id: s(),
+                due_by: s(),
+            },
+            Template::DataRequestExtended {
+                name: s(),
+                kind: s(),
+                id: s(),
+                due_by: s(),
+                reason: s(),
+            },
+            Template::DataRequestCompleted {
+                name: s(),
+                kind: s(),
+                id: s(),
+                outcome: s(),
+            },
+            Template::DataRequestRefused {
+                name: s(),
+                kind: s(),
+                id: s(),
+                reason: s(),
+            },
+            Template::AccountErased { id: s(), kept: s() },
         ];
+        // Every template file is rendered here: a new one cannot be left out of this test.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/email/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".txt")
+                    .to_owned()
+            })
+            .collect();
+        let mut codes: Vec<String> = all.iter().map(|t| t.code().to_owned()).collect();
+        files.sort();
+        codes.sort();
+        assert_eq!(codes, files);
         for template in all {
             let (subject, body) = template.render();
             assert!(!subject.is_empty() && !subject.contains('{'));

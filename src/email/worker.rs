@@ -38,38 +38,44 @@ pub async fn run(pool: DbPool, mailer: Mailer, options: DeliveryOptions) {
     }
 }
 
-/// Sends one batch of due emails; returns how many were attempted.
+/// How long a leased batch stays invisible to other workers; longer than any send can take.
+const LEASE: Duration = Duration::from_secs(300);
+
+/// Sends one batch of due emails; returns how many were attempted. Rows are leased in a short
+/// transaction, sent with no transaction open, and each marked on its own, so a slow SMTP server
+/// holds no locks and a failure marking one email cannot resend the others.
 pub async fn deliver_due(
     pool: &DbPool,
     mailer: &Mailer,
     options: &DeliveryOptions,
 ) -> anyhow::Result<usize> {
-    let mut conn = pool.get().await?;
-    let attempted = conn
-        .transaction::<_, anyhow::Error, _>(async move |conn| {
-                let due = outbox::claim_due(conn, BATCH).await?;
-                for email in &due {
-                    match send(mailer, options, email).await {
-                        Ok(()) => outbox::mark_sent(conn, email.id).await?,
-                        Err(error) => {
-                            let attempts = email.attempts + 1;
-                            let retry_at = (attempts < options.max_attempts).then(|| {
-                                let delay = options
-                                    .retry_base
-                                    .saturating_mul(1 << attempts.min(16))
-                                    .min(Duration::from_secs(3600));
-                                chrono::Utc::now() + delay
-                            });
-                            // The error text can quote an address back (SMTP replies do): it stays in the row, not the log.
-                            tracing::warn!(email_id = %email.id, attempts, "email not sent; will retry or give up");
-                            outbox::mark_attempt_failed(conn, email.id, &error.to_string(), retry_at).await?;
-                        }
-                    }
-                }
-                Ok(due.len())
-            })
-        .await?;
-    Ok(attempted)
+    let due = {
+        let mut conn = pool.get().await?;
+        conn.transaction(async |conn| outbox::lease_due(conn, BATCH, LEASE).await)
+            .await?
+    };
+    for email in &due {
+        let outcome = send(mailer, options, email).await;
+        let mut conn = pool.get().await?;
+        match outcome {
+            Ok(()) => outbox::mark_sent(&mut conn, email.id).await?,
+            Err(error) => {
+                let attempts = email.attempts + 1;
+                let retry_at = (attempts < options.max_attempts).then(|| {
+                    let delay = options
+                        .retry_base
+                        .saturating_mul(1 << attempts.min(16))
+                        .min(Duration::from_secs(3600));
+                    chrono::Utc::now() + delay
+                });
+                // The error text can quote an address back (SMTP replies do): it stays in the row, not the log.
+                tracing::warn!(email_id = %email.id, attempts, "email not sent; will retry or give up");
+                outbox::mark_attempt_failed(&mut conn, email.id, &error.to_string(), retry_at)
+                    .await?;
+            }
+        }
+    }
+    Ok(due.len())
 }
 
 async fn send(

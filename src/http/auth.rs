@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
@@ -47,8 +47,30 @@ pub struct Admin(pub Authenticated);
 
 /// The request id, for audit rows written by requests without a signed-in caller.
 pub fn request_id(req: &HttpRequest) -> Option<String> {
-    use actix_web::HttpMessage;
     req.extensions().get::<RequestId>().map(|id| id.to_string())
+}
+
+/// Every `/api/v1/admin/` path is for staff: a missing or bad token is 401 and a resident's token
+/// 403 before any handler runs, whatever the request's body or query (which a handler's own
+/// extractors might otherwise reject first).
+pub async fn admin_gate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    if req.path().starts_with("/api/v1/admin/") {
+        match Staff::from_request(req.request(), &mut Payload::None).await {
+            Ok(Staff(caller)) => {
+                req.extensions_mut().insert(caller);
+            }
+            Err(error) => return Ok(req.error_response(error).map_into_right_body()),
+        }
+    }
+    next.call(req)
+        .await
+        .map(actix_web::dev::ServiceResponse::map_into_left_body)
 }
 
 const INVALID_TOKEN: ApiError =
@@ -61,6 +83,10 @@ impl FromRequest for Authenticated {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Already checked by the admin gate for this request: no second session lookup.
+        if let Some(caller) = req.extensions().get::<Authenticated>().cloned() {
+            return Box::pin(async move { Ok(caller) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let bearer = req
             .headers()

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Datelike};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -41,11 +41,24 @@ fn decode(cursor: &str) -> Result<Position, ApiError> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    let micros = micros.parse().map_err(|_| invalid())?;
+    let submitted_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    check_year("cursor", submitted_at.year())?;
     Ok(Position {
-        submitted_at: DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
-            .ok_or_else(invalid)?,
+        submitted_at,
         id: Uuid::parse_str(id).map_err(|_| invalid())?,
     })
+}
+
+/// Dates in filters and cursors must be ones PostgreSQL and people use: years 1900–9999.
+pub fn check_year(field: &str, year: i32) -> Result<(), ApiError> {
+    if (1900..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(ApiError::MalformedRequest(format!(
+            "{field} must be a date between the years 1900 and 9999"
+        )))
+    }
 }
 
 pub fn encode(position: Position) -> String {
@@ -119,7 +132,9 @@ mod tests {
         };
         let (_, decoded) = parse(None, Some(&encode(position))).unwrap();
         assert_eq!(decoded, Some(position));
-        for bad in ["", "abc", "bm90LWEtY3Vyc29y"] {
+        let ancient =
+            URL_SAFE_NO_PAD.encode(format!("{}.{}", -210_000_000_000_000_000i64, Uuid::nil()));
+        for bad in ["", "abc", "bm90LWEtY3Vyc29y", ancient.as_str()] {
             assert!(parse(None, Some(bad)).is_err(), "{bad}");
         }
     }

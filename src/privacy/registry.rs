@@ -321,7 +321,8 @@ pub const REGISTRY: &[Table] = &[
             col("original_due_by", NotPersonal, Yes, Keep),
             col("due_by", NotPersonal, Yes, Keep),
             col("extension_reason", CaseNotes, Yes, Null),
-            col("decision_reason", CaseNotes, Yes, Keep),
+            // Emptied on erasure; the erasure's own statement of what was kept is written after.
+            col("decision_reason", CaseNotes, Yes, Null),
             col(
                 "decided_by",
                 PseudonymousId,

@@ -116,10 +116,22 @@ async fn signing_up_again_answers_the_same_and_emails_the_owner() {
 async fn an_unverified_address_signing_up_again_gets_a_fresh_link() {
     let app = spawn_app().await;
     app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
-    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
-    let second = app
-        .wait_for_email("sian@example.org", "Confirm your email", 2)
+    let first = app
+        .wait_for_email("sian@example.org", "Confirm your email", 1)
         .await;
+    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
+    app.wait_for_email("sian@example.org", "Confirm your email", 2)
+        .await;
+    let second = app
+        .emails_to("sian@example.org", "Confirm your email")
+        .into_iter()
+        .find(|e| e.token() != first.token())
+        .unwrap();
+    // The fresh link works; the earlier one was voided by the second sign-up.
+    let stale = app
+        .post_json("/api/v1/accounts/verify", &json!({"token": first.token()}))
+        .await;
+    assert_problem(stale, 422, "validation-failed").await;
     let verified = app
         .post_json("/api/v1/accounts/verify", &json!({"token": second.token()}))
         .await;
@@ -330,4 +342,63 @@ async fn expired_links_do_not_work() {
         .post_json("/api/v1/accounts/verify", &json!({"token": email.token()}))
         .await;
     assert_problem(response, 422, "validation-failed").await;
+}
+
+#[tokio::test]
+async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
+    let app = spawn_app().await;
+    // An attacker registers the victim's address with their own password, and never verifies.
+    assert_eq!(
+        app.sign_up("Mallory", "victim@example.org", "attacker passphrase 1")
+            .await
+            .status(),
+        202
+    );
+    let attackers_link = app
+        .wait_for_email("victim@example.org", "Confirm your email", 1)
+        .await;
+    // The victim signs up later and follows the link that reaches their mailbox.
+    assert_eq!(
+        app.sign_up("Victoria Owner", "victim@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    app.wait_for_email("victim@example.org", "Confirm your email", 2)
+        .await;
+    let victims_link = app
+        .emails_to("victim@example.org", "Confirm your email")
+        .into_iter()
+        .find(|e| e.body.contains("Hello Victoria Owner"))
+        .expect("a link addressed to the victim");
+    let stale = app
+        .post_json(
+            "/api/v1/accounts/verify",
+            &json!({"token": attackers_link.token()}),
+        )
+        .await;
+    assert_problem(stale, 422, "validation-failed").await;
+    let verified = app
+        .post_json(
+            "/api/v1/accounts/verify",
+            &json!({"token": victims_link.token()}),
+        )
+        .await;
+    assert_eq!(verified.status(), 200);
+
+    let tokens = app.sign_in_ok("victim@example.org", PASSWORD).await;
+    let me: Value = app
+        .get_authed("/api/v1/me", &tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], "Victoria Owner");
+    assert_problem(
+        app.sign_in("victim@example.org", "attacker passphrase 1")
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }

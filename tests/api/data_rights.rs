@@ -331,6 +331,16 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     )
     .await;
 
+    // An earlier rectification, refused with a reason that names the person.
+    let rectification = request(&app, &resident, "rectification", Some("Spell it Zephyrina")).await;
+    let refusal = json!({"decision": "refuse", "reason": "Zephyrine Quillfeather matches the passport seen."});
+    assert_eq!(
+        decide(&app, &officer, &rectification["id"], refusal)
+            .await
+            .status(),
+        200
+    );
+
     // A staff look-up and the erasure request itself.
     let lookup = app
         .get_authed(
@@ -398,6 +408,8 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     ];
     needles.extend(free_text.iter().map(|s| s.to_string()));
     needles.push("Please erase".to_owned());
+    needles.push("Spell it".to_owned());
+    needles.push("passport seen".to_owned());
     needles.push("Which skip company?".to_owned());
     for needle in &needles {
         let hits = dump.matches(needle.as_str()).count()
@@ -447,10 +459,16 @@ async fn requests_have_deadlines_and_staff_decisions_are_emailed_and_final() {
     )
     .await;
     assert_eq!(created["status"], "received");
+    // One calendar month on, moved to a working day (the exact arithmetic is unit-tested).
     let today = chrono::Utc::now().date_naive();
-    let expected =
-        mynorfolk::domain::deadlines::due_by(today, &app.settings.data_rights.bank_holidays);
-    assert_eq!(created["due_by"], json!(expected.to_string()));
+    let due: chrono::NaiveDate = created["due_by"].as_str().unwrap().parse().unwrap();
+    let days = (due - today).num_days();
+    assert!((27..=36).contains(&days), "{due} is {days} days away");
+    assert!(!matches!(
+        chrono::Datelike::weekday(&due),
+        chrono::Weekday::Sat | chrono::Weekday::Sun
+    ));
+    assert!(!app.settings.data_rights.bank_holidays.contains(&due));
     app.wait_for_email(
         "sian@example.org",
         "We have received your rectification request",

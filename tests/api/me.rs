@@ -178,7 +178,17 @@ async fn email_change_takes_effect_when_the_new_address_is_verified() {
 #[tokio::test]
 async fn changing_to_an_address_in_use_reveals_nothing_and_changes_nothing() {
     let app = spawn_app().await;
-    app.verified_resident("taken@example.org").await;
+    assert_eq!(
+        app.sign_up("Tamsin Owner", "taken@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    let link = app
+        .wait_for_email("taken@example.org", "Confirm your email", 1)
+        .await;
+    app.post_json("/api/v1/accounts/verify", &json!({"token": link.token()}))
+        .await;
     let tokens = app.verified_resident("sian@example.org").await;
     let response = app
         .post_authed(
@@ -188,12 +198,23 @@ async fn changing_to_an_address_in_use_reveals_nothing_and_changes_nothing() {
         )
         .await;
     assert_eq!(response.status(), 202);
-    app.wait_for_email(
-        "TAKEN@example.org",
-        "You already have a MyNorfolk account",
-        1,
-    )
-    .await;
+    // The owner of the address is told, by their own name, in an email of their own account.
+    let notice = app
+        .wait_for_email(
+            "taken@example.org",
+            "You already have a MyNorfolk account",
+            1,
+        )
+        .await;
+    assert!(
+        notice.body.contains("Hello Tamsin Owner"),
+        "{}",
+        notice.body
+    );
+    assert!(!notice.body.contains("Test Resident"), "{}", notice.body);
+    let owned = "email_outbox o JOIN accounts a ON a.id = o.account_id \
+                 WHERE o.template = 'already_registered' AND a.email = 'taken@example.org'";
+    assert_eq!(app.count(owned).await, 1);
     let me: Value = app
         .get_authed("/api/v1/me", &tokens.access_token)
         .await

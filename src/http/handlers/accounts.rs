@@ -144,7 +144,17 @@ pub async fn sign_up(
                         ApiError::Internal(anyhow::anyhow!("account vanished during sign-up"))
                     })?;
                 let verified = existing.email_verified_at.is_some();
-                (existing.id, existing.name, existing.email, verified)
+                if verified {
+                    (existing.id, existing.name, existing.email, true)
+                } else {
+                    // Never verified: whoever signed up before cannot be trusted to own the address.
+                    // The latest sign-up's name and password replace theirs and earlier links stop
+                    // working, so only the person who controls the mailbox ends up with the account.
+                    accounts::restart_unverified(conn, existing.id, new.name.as_str(), &hash)
+                        .await?;
+                    let name = new.name.as_str().to_owned();
+                    (existing.id, name, existing.email, false)
+                }
             }
         };
         let email = if verified {

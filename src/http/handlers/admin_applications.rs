@@ -2,7 +2,7 @@
 //! does, and is audited.
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -117,6 +117,13 @@ pub struct TransitionRequest {
     pub internal_note: Option<String>,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetailQuery {
+    /// Why you are opening it, for the audit log (default: application case work).
+    pub reason: Option<String>,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
@@ -132,6 +139,14 @@ pub async fn application_queue(
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    for (field, date) in [
+        ("submitted_from", query.submitted_from),
+        ("submitted_to", query.submitted_to),
+    ] {
+        if let Some(date) = date {
+            pagination::check_year(field, date.year())?;
+        }
+    }
     let day_start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     let filters = Filters {
         account_id: None,
@@ -155,15 +170,19 @@ pub async fn application_queue(
 }
 
 /// An application in full — details, applicant, events with internal notes. Audited.
-#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path), DetailQuery), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications/{id}")]
 pub async fn application_detail(
     state: web::Data<AppState>,
     Staff(caller): Staff,
     id: web::Path<Uuid>,
+    query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     let actor = caller.actor();
+    let reason = note("reason", query.reason.as_deref())?
+        .unwrap_or("application case work")
+        .to_owned();
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -191,7 +210,7 @@ pub async fn application_detail(
                 target_type: "application",
                 target_id: Some(id),
                 subject_id: application.account_id,
-                reason: None,
+                reason: Some(&reason),
             };
             audit::record(conn, &actor, event).await?;
             Ok(StaffApplicationView {

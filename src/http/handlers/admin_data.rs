@@ -2,7 +2,7 @@
 //! the audit log. Every look at someone's data is itself audited, with the reason given.
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,7 @@ use crate::db::applications::Position;
 use crate::db::audit::{self, Stored};
 use crate::db::data_requests::{self as store, DataRequest, QueueFilters};
 use crate::domain::account::EmailAddress;
-use crate::domain::deadlines::MAX_EXTENSION_MONTHS;
+use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
 use crate::http::ApiError;
 use crate::http::auth::Staff;
 use crate::http::error::Problem;
@@ -49,8 +49,8 @@ pub struct StaffDataRequestView {
 
 impl From<DataRequest> for StaffDataRequestView {
     fn from(r: DataRequest) -> Self {
-        let overdue = matches!(r.status.as_str(), "received" | "extended")
-            && r.due_by < Utc::now().date_naive();
+        let overdue =
+            matches!(r.status.as_str(), "received" | "extended") && r.due_by < uk_today(Utc::now());
         StaffDataRequestView {
             account_id: r.account_id,
             original_due_by: r.original_due_by,
@@ -136,20 +136,30 @@ impl From<Stored> for AuditEventView {
 #[get("/api/v1/admin/data-requests")]
 pub async fn data_request_queue(
     state: web::Data<AppState>,
-    _staff: Staff,
+    Staff(caller): Staff,
     query: web::Query<DataRequestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let filters = QueueFilters {
         status: query.status.clone(),
         kind: query.kind.map(|k| k.as_str().to_owned()),
-        overdue_on: query
-            .overdue
-            .unwrap_or(false)
-            .then(|| Utc::now().date_naive()),
+        overdue_on: query.overdue.unwrap_or(false).then(|| uk_today(Utc::now())),
     };
     let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
+    // The rows carry what residents wrote: every one shown is an audited read.
+    let reads: Vec<audit::Event> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| audit::Event {
+            action: "data_request.viewed",
+            target_type: "data_request",
+            target_id: Some(r.id),
+            subject_id: Some(r.account_id),
+            reason: Some("data-request queue"),
+        })
+        .collect();
+    audit::record_all(&mut conn, &caller.actor(), &reads).await?;
     let position = |r: &DataRequest| Position {
         submitted_at: r.received_at,
         id: r.id,
@@ -274,6 +284,11 @@ pub async fn list_audit_events(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before_id) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
+    for (field, time) in [("from", query.from), ("to", query.to)] {
+        if let Some(time) = time {
+            pagination::check_year(field, time.year())?;
+        }
+    }
     let filters = audit::Filters {
         subject_id: query.account_id,
         actor_id: query.actor_id,

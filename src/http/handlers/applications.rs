@@ -10,8 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::applications::{self, Failure, Move};
+use crate::db::accounts;
 use crate::db::applications::{self as store, Application, Event, Filters, Position, Service};
 use crate::domain::application::{Mover, Status};
+use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -152,7 +154,7 @@ impl From<Failure> for ApiError {
 
 fn service_view(service: Service, state: &AppState) -> Option<ServiceView> {
     let kind = ServiceKind::from_code(&service.code)?;
-    let today = Utc::now().date_naive();
+    let today = uk_today(Utc::now());
     Some(ServiceView {
         details_schema: kind.details_schema(),
         details_example: kind.details_example(&state.settings.services, today),
@@ -224,11 +226,8 @@ pub async fn submit_application(
             ApiError::invalid("service", "is not a service we offer; see /api/v1/services")
         })?;
     let kind = ServiceKind::from_code(&service.code).ok_or(ApiError::NotFound)?;
-    let details = kind.parse_details(
-        body.details,
-        &state.settings.services,
-        Utc::now().date_naive(),
-    )?;
+    let details =
+        kind.parse_details(body.details, &state.settings.services, uk_today(Utc::now()))?;
     let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
     let actor = caller.actor();
     let account = caller.account_id;
@@ -248,6 +247,9 @@ pub async fn submit_application(
                     ));
                 }
                 return Ok((stored.status, stored.body));
+            }
+            if !accounts::lock_active(conn, account).await? {
+                return Err(ApiError::Unauthorized("this account has been erased"));
             }
             let application =
                 applications::submit(conn, &actor, account, &service, &details).await?;
@@ -399,11 +401,8 @@ pub async fn update_application(
     let kind = ServiceKind::from_code(&current.service_code).ok_or_else(|| {
         ValidationErrors::single("details", "this service no longer takes changes")
     })?;
-    let details = kind.parse_details(
-        body.details,
-        &state.settings.services,
-        Utc::now().date_naive(),
-    )?;
+    let details =
+        kind.parse_details(body.details, &state.settings.services, uk_today(Utc::now()))?;
     let actor = caller.actor();
     let request = Move {
         to: Status::Submitted,

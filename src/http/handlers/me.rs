@@ -117,6 +117,9 @@ pub async fn update_me(
     let mut conn = state.pool.get().await?;
     let account = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            if !accounts::lock_active(conn, caller.account_id).await? {
+                return Err(ApiError::NotFound);
+            }
             let account = accounts::set_name(conn, caller.account_id, name.as_str()).await?;
             audit::record(
                 conn,
@@ -146,8 +149,11 @@ pub async fn update_me(
 pub async fn change_email(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: actix_web::HttpRequest,
     Json(body): Json<ChangeEmail>,
 ) -> Result<HttpResponse, ApiError> {
+    // It sends email to an address the caller names: limited like sign-up.
+    super::throttle(&state.throttles.sign_up, &req)?;
     let new_email = EmailAddress::parse(&body.new_email)
         .map_err(|e| ValidationErrors::single("new_email", e.to_string()))?;
     // Not holding a connection while the password is checked (see sessions::sign_in).
@@ -166,35 +172,40 @@ pub async fn change_email(
     let actor = caller.actor();
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let taken = accounts::find_by_email(conn, &new_email.normalized())
-            .await?
-            .is_some();
-        let email = if taken {
-            Template::AlreadyRegistered {
-                name: account.name.clone(),
-                sign_in_link: frontend_link(app, "sign-in", None),
-                reset_link: frontend_link(app, "forgot-password", None),
+        if !accounts::lock_active(conn, account.id).await? {
+            return Err(ApiError::NotFound);
+        }
+        match accounts::find_by_email(conn, &new_email.normalized()).await? {
+            // The address has an account already: its owner is told (by their own name, in an
+            // email that belongs to their account), and nothing else happens.
+            Some(owner) => {
+                let notice = Template::AlreadyRegistered {
+                    name: owner.name,
+                    sign_in_link: frontend_link(app, "sign-in", None),
+                    reset_link: frontend_link(app, "forgot-password", None),
+                };
+                outbox::enqueue(conn, Some(owner.id), &owner.email, &notice).await?;
             }
-        } else {
-            let token = OpaqueToken::generate();
-            let expires_at = Utc::now() + VERIFY_TOKEN_TTL;
-            accounts::insert_token(
-                conn,
-                &token.digest(),
-                account.id,
-                TokenPurpose::ChangeEmail,
-                Some(new_email.as_str()),
-                expires_at,
-            )
-            .await?;
-            Template::ConfirmNewEmail {
-                name: account.name.clone(),
-                link: frontend_link(app, "verify-email", Some(&token)),
+            None => {
+                let token = OpaqueToken::generate();
+                let expires_at = Utc::now() + VERIFY_TOKEN_TTL;
+                let new_address = Some(new_email.as_str());
+                accounts::insert_token(
+                    conn,
+                    &token.digest(),
+                    account.id,
+                    TokenPurpose::ChangeEmail,
+                    new_address,
+                    expires_at,
+                )
+                .await?;
+                let confirm = Template::ConfirmNewEmail {
+                    name: account.name.clone(),
+                    link: frontend_link(app, "verify-email", Some(&token)),
+                };
+                outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm).await?;
             }
-        };
-        // Sent to the new address; not linked to this account when that address is someone else's.
-        let owner = (!taken).then_some(account.id);
-        outbox::enqueue(conn, owner, new_email.as_str(), &email).await?;
+        }
         audit::record(
             conn,
             &actor,
