@@ -277,6 +277,18 @@ pub async fn request_password_reset(
     let Ok(email) = EmailAddress::parse(&body.email) else {
         return Ok(HttpResponse::Accepted().json(RESET_ACCEPTED));
     };
+    // Answered before the look-up, so the response time says nothing about whether the address
+    // has an account; the link is queued right after (a failure is logged, and the person retries).
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        if let Err(error) = queue_reset_link(&state, &email).await {
+            tracing::error!(error = ?error, "could not queue a password-reset email");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(RESET_ACCEPTED))
+}
+
+async fn queue_reset_link(state: &AppState, email: &EmailAddress) -> Result<(), ApiError> {
     let app = &state.settings.app;
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
@@ -284,13 +296,14 @@ pub async fn request_password_reset(
             return Ok(());
         };
         let token = OpaqueToken::generate();
+        let expires_at = Utc::now() + RESET_TOKEN_TTL;
         accounts::insert_token(
             conn,
             &token.digest(),
             account.id,
             TokenPurpose::ResetPassword,
             None,
-            Utc::now() + RESET_TOKEN_TTL,
+            expires_at,
         )
         .await?;
         let link = frontend_link(app, "reset-password", Some(&token));
@@ -301,8 +314,7 @@ pub async fn request_password_reset(
         outbox::enqueue(conn, Some(account.id), &account.email, &email).await?;
         Ok(())
     })
-    .await?;
-    Ok(HttpResponse::Accepted().json(RESET_ACCEPTED))
+    .await
 }
 
 /// Sets a new password from a reset link. Every session of the account is signed out.
