@@ -118,3 +118,48 @@ async fn emails_queued_while_smtp_is_down_are_sent_when_it_returns() {
         messages[0]
     );
 }
+
+#[tokio::test]
+async fn an_undeliverable_email_to_an_erased_person_is_deleted_not_kept() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|s| {
+        s.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        s.email.max_attempts = 2;
+    })
+    .await;
+    let farewell = mynorfolk::email::templates::Template::AccountErased {
+        id: "r-1".into(),
+        kept: "nothing".into(),
+    };
+    let ordinary = mynorfolk::email::templates::Template::PasswordChanged {
+        name: "A".into(),
+        reset_link: "x".into(),
+    };
+    let mut conn = app.db().await;
+    mynorfolk::db::outbox::enqueue_ephemeral(&mut conn, "gone@example.org", &farewell)
+        .await
+        .unwrap();
+    mynorfolk::db::outbox::enqueue(&mut conn, None, "kept@example.org", &ordinary)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if app.count("email_outbox WHERE status = 'pending'").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count("email_outbox WHERE to_address = 'gone@example.org'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("email_outbox WHERE to_address = 'kept@example.org' AND status = 'failed'")
+            .await,
+        1
+    );
+}
