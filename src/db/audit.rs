@@ -40,20 +40,7 @@ pub async fn record(
     actor: &Actor,
     event: Event<'_>,
 ) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::actor_id.eq(actor.id),
-            audit_events::actor_role.eq(actor.role),
-            audit_events::action.eq(event.action),
-            audit_events::target_type.eq(event.target_type),
-            audit_events::target_id.eq(event.target_id),
-            audit_events::subject_id.eq(event.subject_id),
-            audit_events::reason.eq(event.reason),
-            audit_events::request_id.eq(actor.request_id.as_deref()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
+    record_all(conn, actor, &[event]).await
 }
 
 /// Records several events by one actor in one statement (staff reading a page of a queue).

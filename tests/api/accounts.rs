@@ -40,12 +40,7 @@ async fn sign_up_verify_then_sign_in() {
     let tokens = app.sign_in_ok("SIAN@example.ORG", PASSWORD).await;
     assert_eq!(tokens.token_type, "Bearer");
     assert_eq!(tokens.expires_in, 900);
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["name"], SIAN);
     assert_eq!(me["email"], "Sian@Example.org");
     assert_eq!(me["email_verified"], true);
@@ -387,12 +382,7 @@ async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
     assert_eq!(verified.status(), 200);
 
     let tokens = app.sign_in_ok("victim@example.org", PASSWORD).await;
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["name"], "Victoria Owner");
     assert_problem(
         app.sign_in("victim@example.org", "attacker passphrase 1")

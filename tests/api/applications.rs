@@ -49,11 +49,7 @@ async fn move_to(
 
 async fn queue(app: &TestApp, staff: &Tokens, query: &str) -> Value {
     let url = format!("/api/v1/admin/applications?{query}");
-    app.get_authed(&url, &staff.access_token)
-        .await
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&url, &staff.access_token).await
 }
 
 #[tokio::test]
@@ -183,14 +179,11 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
         }
 
         let events: Value = app
-            .get_authed(
+            .get_json(
                 &format!("/api/v1/applications/{id}/events"),
                 &resident.access_token,
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         let trail: Vec<(Value, Value)> = events["items"]
             .as_array()
             .unwrap()
@@ -325,14 +318,11 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     )
     .await;
     let now: Value = app
-        .get_authed(
+        .get_json(
             &format!("/api/v1/applications/{id}"),
             &resident.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(now["status"], "approved");
     assert_eq!(app.count("application_events").await, 3);
 }
@@ -409,19 +399,13 @@ async fn someone_elses_application_is_not_found() {
         .await;
     assert_problem(patch, 404, "not-found").await;
     let list: Value = app
-        .get_authed("/api/v1/applications", &other.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/applications", &other.access_token)
+        .await;
     assert_eq!(list["items"], json!([]));
     // Nothing changed for the owner.
     let mine: Value = app
-        .get_authed(&format!("/api/v1/applications/{id}"), &owner.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/applications/{id}"), &owner.access_token)
+        .await;
     assert_eq!(mine["status"], "more_information_required");
     // A made-up id and a malformed one are 404 too.
     let made_up = uuid::Uuid::new_v4();
@@ -622,22 +606,16 @@ async fn lists_are_paginated_and_filtered() {
 
     // The resident's list: 20 + 5, newest first, no repeats.
     let first: Value = app
-        .get_authed("/api/v1/applications", &resident.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/applications", &resident.access_token)
+        .await;
     assert_eq!(first["items"].as_array().unwrap().len(), 20);
     let cursor = first["next_cursor"].as_str().unwrap();
     let second: Value = app
-        .get_authed(
+        .get_json(
             &format!("/api/v1/applications?cursor={cursor}"),
             &resident.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(second["items"].as_array().unwrap().len(), 5);
     assert_eq!(second["next_cursor"], Value::Null);
     let seen: Vec<&str> = first["items"]
@@ -655,14 +633,11 @@ async fn lists_are_paginated_and_filtered() {
     assert_eq!(sorted, expected);
 
     let crossings: Value = app
-        .get_authed(
+        .get_json(
             "/api/v1/applications?service=vehicle-crossing&limit=100",
             &resident.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(crossings["items"].as_array().unwrap().len(), 5);
     for bad in [
         "limit=0",
@@ -729,12 +704,7 @@ async fn lists_are_paginated_and_filtered() {
         0
     );
 
-    let me: Value = app
-        .get_authed("/api/v1/me", &staff.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &staff.access_token).await;
     let staff_id = me["id"].as_str().unwrap();
     let assign = app
         .post_authed(
@@ -748,12 +718,7 @@ async fn lists_are_paginated_and_filtered() {
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     assert_eq!(mine["items"][0]["id"], json!(ids[7]));
     // Only staff can be assigned.
-    let resident_me: Value = app
-        .get_authed("/api/v1/me", &resident.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let resident_me: Value = app.get_json("/api/v1/me", &resident.access_token).await;
     let to_resident = app
         .post_authed(
             &format!("/api/v1/admin/applications/{}/assign", ids[7]),
@@ -784,14 +749,11 @@ async fn opening_an_application_shows_everything_to_staff_and_is_audited() {
         0
     );
     let full: Value = app
-        .get_authed(
+        .get_json(
             &format!("/api/v1/admin/applications/{id}"),
             &staff.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(full["reference"], application["reference"]);
     assert_eq!(full["applicant"]["email"], "sian@example.org");
     assert_eq!(full["details"], details);

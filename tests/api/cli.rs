@@ -57,12 +57,7 @@ async fn staff_create_reads_the_password_from_stdin() {
     let tokens = app
         .sign_in_ok("jo@norfolk.gov.uk", "officer passphrase 1")
         .await;
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["roles"], serde_json::json!(["admin"]));
 
     // A weak password is refused and nothing is created.

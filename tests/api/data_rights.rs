@@ -232,11 +232,8 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
         .await;
     assert_eq!(staff_view.status(), 200);
     let export: Value = app
-        .get_authed("/api/v1/me/export", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/export", &tokens.access_token)
+        .await;
     let actions: Vec<&str> = export["data"]["audit_events"]
         .as_array()
         .unwrap()
@@ -418,17 +415,14 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     }
     // The council's records remain, anonymised.
     let kept: Value = app
-        .get_authed(
+        .get_json(
             &format!(
                 "/api/v1/admin/applications/{}",
                 issued["id"].as_str().unwrap()
             ),
             &officer.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(kept["status"], "issued");
     assert_eq!(kept["applicant"], Value::Null);
     assert_eq!(kept["details"], json!({"erased": true}));
@@ -571,28 +565,22 @@ async fn requests_have_deadlines_and_staff_decisions_are_emailed_and_final() {
         200
     );
     let done: Value = app
-        .get_authed(
+        .get_json(
             &format!(
                 "/api/v1/me/data-requests/{}",
                 access["id"].as_str().unwrap()
             ),
             &resident.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(done["status"], "completed");
     assert_eq!(
         done["export"]["data"]["accounts"][0]["email"],
         "sian@example.org"
     );
     let list: Value = app
-        .get_authed("/api/v1/me/data-requests", &resident.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/data-requests", &resident.access_token)
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 
     // Someone else's request is 404; residents cannot decide.
@@ -640,27 +628,21 @@ async fn the_staff_queue_finds_overdue_requests() {
     ))
     .await;
     let overdue: Value = app
-        .get_authed(
+        .get_json(
             "/api/v1/admin/data-requests?overdue=true",
             &officer.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let items = overdue["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], late["id"]);
     assert_eq!(items[0]["overdue"], true);
     let erasures: Value = app
-        .get_authed(
+        .get_json(
             "/api/v1/admin/data-requests?type=erasure",
             &officer.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(erasures["items"].as_array().unwrap().len(), 1);
     assert_problem(
         app.get_authed("/api/v1/admin/data-requests", &resident.access_token)
@@ -690,12 +672,7 @@ async fn staff_look_ups_need_a_reason_and_are_audited() {
         )
         .await;
     assert_problem(missing, 400, "malformed-request").await;
-    let found: Value = app
-        .get_authed("/api/v1/admin/accounts?email=SIAN@example.org&reason=resident%20phoned%20the%20contact%20centre", &officer.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let found: Value = app.get_json("/api/v1/admin/accounts?email=SIAN@example.org&reason=resident%20phoned%20the%20contact%20centre", &officer.access_token).await;
     assert_eq!(found["email"], "sian@example.org");
     let nobody = app
         .get_authed(
@@ -717,14 +694,11 @@ async fn staff_look_ups_need_a_reason_and_are_audited() {
 
     let id = found["id"].as_str().unwrap();
     let audit: Value = app
-        .get_authed(
+        .get_json(
             &format!("/api/v1/admin/audit-events?account_id={id}&action=account.looked_up"),
             &officer.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["reason"], "resident phoned the contact centre");
@@ -743,12 +717,7 @@ async fn staff_look_ups_need_a_reason_and_are_audited() {
             Some(c) => format!("/api/v1/admin/audit-events?limit=2&cursor={c}"),
             None => "/api/v1/admin/audit-events?limit=2".to_owned(),
         };
-        let page: Value = app
-            .get_authed(&url, &officer.access_token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&url, &officer.access_token).await;
         for item in page["items"].as_array().unwrap() {
             assert!(seen.insert(item["id"].as_i64().unwrap()));
         }

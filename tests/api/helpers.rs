@@ -473,6 +473,11 @@ impl TestApp {
             .await
     }
 
+    /// GET with a token, expecting JSON back.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.get_authed(path, token).await.json().await.unwrap()
+    }
+
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

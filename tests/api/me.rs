@@ -23,12 +23,7 @@ async fn name_can_be_corrected_and_is_validated() {
         .await
         .unwrap();
     assert_eq!(updated["name"], "Siân Jones");
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["name"], "Siân Jones");
 
     assert_problem(
@@ -46,12 +41,7 @@ async fn name_can_be_corrected_and_is_validated() {
     )
     .await;
     assert_eq!(problem["errors"][0]["field"], "email");
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["name"], "Siân Jones", "a refused change changes nothing");
     assert_eq!(
         app.count("audit_events WHERE action = 'account.rectified'")
@@ -65,11 +55,8 @@ async fn status_update_emails_are_opt_in() {
     let app = spawn_app().await;
     let tokens = app.verified_resident("sian@example.org").await;
     let prefs: Value = app
-        .get_authed("/api/v1/me/preferences", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/preferences", &tokens.access_token)
+        .await;
     assert_eq!(prefs, json!({"status_update_emails": false}));
 
     let put = |body: Value| {
@@ -87,11 +74,8 @@ async fn status_update_emails_are_opt_in() {
         200
     );
     let prefs: Value = app
-        .get_authed("/api/v1/me/preferences", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/preferences", &tokens.access_token)
+        .await;
     assert_eq!(prefs, json!({"status_update_emails": true}));
     assert_problem(
         put(json!({"status_update_emails": "yes"})).await.unwrap(),
@@ -140,12 +124,7 @@ async fn email_change_takes_effect_when_the_new_address_is_verified() {
     let confirm = app
         .wait_for_email("new@example.org", "Confirm your new email", 1)
         .await;
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["email"], "old@example.org", "not before verification");
 
     let verified = app
@@ -155,12 +134,7 @@ async fn email_change_takes_effect_when_the_new_address_is_verified() {
         )
         .await;
     assert_eq!(verified.status(), 200);
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["email"], "new@example.org");
     let notice = app
         .wait_for_email("old@example.org", "email address was changed", 1)
@@ -215,12 +189,7 @@ async fn changing_to_an_address_in_use_reveals_nothing_and_changes_nothing() {
     let owned = "email_outbox o JOIN accounts a ON a.id = o.account_id \
                  WHERE o.template = 'already_registered' AND a.email = 'taken@example.org'";
     assert_eq!(app.count(owned).await, 1);
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["email"], "sian@example.org");
 }
 

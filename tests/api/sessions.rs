@@ -101,11 +101,8 @@ async fn devices_can_be_listed_and_signed_out() {
     let phone = app.sign_in_ok("sian@example.org", PASSWORD).await;
 
     let list: Value = app
-        .get_authed("/api/v1/me/sessions", &laptop.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/sessions", &laptop.access_token)
+        .await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
@@ -137,11 +134,8 @@ async fn devices_can_be_listed_and_signed_out() {
     // Someone else's session is 404, as is one already revoked.
     let other = app.verified_resident("other@example.org").await;
     let theirs: Value = app
-        .get_authed("/api/v1/me/sessions", &other.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/sessions", &other.access_token)
+        .await;
     let theirs = theirs["items"][0]["id"].as_str().unwrap();
     for id in [theirs, phone_session.as_str()] {
         let response = app
@@ -291,12 +285,7 @@ async fn roles_are_enforced_on_admin_paths() {
     let tokens = app
         .sign_in_ok("new.officer@norfolk.gov.uk", "officer passphrase 1")
         .await;
-    let me: Value = app
-        .get_authed("/api/v1/me", &tokens.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
     assert_eq!(me["roles"], json!(["staff"]));
 
     let as_resident = app
