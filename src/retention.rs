@@ -3,10 +3,9 @@
 //! `SKIP LOCKED` lets two instances sweep at once without blocking each other.
 
 use chrono::{Duration, Utc};
-use diesel_async::AsyncConnection;
 
 use crate::configuration::Settings;
-use crate::db::{DbPool, accounts, retention as store};
+use crate::db::{DbPool, retention as store};
 
 const BATCH: i64 = 500;
 
@@ -26,43 +25,45 @@ pub struct SweepReport {
 pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepReport> {
     let (app, rights) = (&settings.app, &settings.data_rights);
     let now = Utc::now();
+    let days = |n: i64| now - Duration::days(n);
     let years = |n: i64| now - Duration::days(365 * n + n / 4);
     let mut conn = pool.get().await?;
-    let mut report = SweepReport::default();
-
-    let cutoff = now - Duration::days(app.unverified_account_retention_days);
-    loop {
-        let deleted = conn
-            .transaction(async |conn| accounts::delete_unverified_before(conn, cutoff, BATCH).await)
-            .await?;
-        report.unverified_accounts += deleted;
-        if deleted < BATCH as usize {
-            break;
-        }
-    }
-    // Spent or expired tokens are useless a day later; ended sessions a month later.
-    report.dead_tokens = accounts::delete_dead_tokens(&mut conn, now - Duration::days(1)).await?;
-    report.ended_sessions =
-        store::delete_ended_sessions(&mut conn, now - Duration::days(30), BATCH).await?;
-    report.old_emails = store::delete_old_emails(
+    let mut delete = async |expiry: &store::Expiry, cutoff| {
+        store::delete_expired(&mut conn, expiry, cutoff, BATCH).await
+    };
+    let mut report = SweepReport {
+        unverified_accounts: delete(
+            &store::UNVERIFIED_ACCOUNTS,
+            days(app.unverified_account_retention_days),
+        )
+        .await?,
+        // Spent or expired tokens are useless a day later; ended sessions a month later.
+        dead_tokens: delete(&store::DEAD_TOKENS, days(1)).await?,
+        ended_sessions: delete(&store::ENDED_SESSIONS, days(30)).await?,
+        old_emails: delete(&store::OLD_EMAILS, days(rights.sent_email_retention_days)).await?,
+        old_idempotency_keys: delete(
+            &store::OLD_IDEMPOTENCY_KEYS,
+            days(rights.idempotency_key_retention_days),
+        )
+        .await?,
+        old_data_requests: delete(
+            &store::OLD_DATA_REQUESTS,
+            years(rights.closed_application_retention_years),
+        )
+        .await?,
+        old_audit_events: delete(
+            &store::OLD_AUDIT_EVENTS,
+            years(rights.audit_retention_years),
+        )
+        .await?,
+        anonymised_applications: 0,
+    };
+    report.anonymised_applications = store::anonymise_finished_applications(
         &mut conn,
-        now - Duration::days(rights.sent_email_retention_days),
+        years(rights.closed_application_retention_years),
         BATCH,
     )
     .await?;
-    report.old_idempotency_keys = store::delete_old_idempotency_keys(
-        &mut conn,
-        now - Duration::days(rights.idempotency_key_retention_days),
-        BATCH,
-    )
-    .await?;
-    let finished = years(rights.closed_application_retention_years);
-    report.anonymised_applications =
-        store::anonymise_finished_applications(&mut conn, finished, BATCH).await?;
-    report.old_data_requests = store::delete_old_data_requests(&mut conn, finished, BATCH).await?;
-    report.old_audit_events =
-        store::delete_old_audit_events(&mut conn, years(rights.audit_retention_years), BATCH)
-            .await?;
     Ok(report)
 }
 

@@ -14,7 +14,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::configuration::Settings;
-use crate::db::{self, DbPool, PoolOptions};
+use crate::db::{self, PoolOptions};
 use crate::email::worker::DeliveryOptions;
 use crate::email::{self, Mailer};
 use crate::http::ApiError;
@@ -72,10 +72,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn pool(&self) -> &DbPool {
-        &self.state.pool
     }
 
     pub fn mailer(&self) -> &Mailer {

@@ -189,28 +189,6 @@ pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
     Ok(found.is_some())
 }
 
-/// Deletes accounts that were never verified and are older than `cutoff` (with everything that
-/// hangs off them, by cascade). Returns how many went.
-pub async fn delete_unverified_before(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    let ids: Vec<Uuid> = accounts::table
-        .filter(accounts::email_verified_at.is_null())
-        .filter(accounts::created_at.lt(cutoff))
-        .filter(accounts::role.eq("resident"))
-        .select(accounts::id)
-        .limit(batch)
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?;
-    diesel::delete(accounts::table.filter(accounts::id.eq_any(&ids)))
-        .execute(conn)
-        .await
-}
-
 /// What a one-time email token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -278,20 +256,4 @@ pub async fn spend_token(
         .get_result(conn)
         .await
         .optional()
-}
-
-/// Deletes tokens that can no longer be used (expired or spent) before `cutoff`.
-pub async fn delete_dead_tokens(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::delete(
-        account_tokens::table.filter(
-            account_tokens::expires_at
-                .lt(cutoff)
-                .or(account_tokens::used_at.lt(cutoff)),
-        ),
-    )
-    .execute(conn)
-    .await
 }

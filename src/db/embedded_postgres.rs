@@ -108,11 +108,6 @@ impl EmbeddedPostgres {
         &self.data_dir
     }
 
-    /// The server's process id (for tests that check it is gone after a stop).
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     fn wait_until_ready(&mut self, bin_dir: &Path, log_path: &Path) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {

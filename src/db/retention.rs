@@ -6,28 +6,73 @@ use diesel::QueryResult;
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-/// Deletes, batch by batch, the rows of `table` selected by `condition` (which binds `$1`, the
-/// cutoff), and returns how many went. `privileged` opens the audit log's maintenance path.
-async fn delete_batched(
+/// Rows of `table` that `condition` (binding `$1`, the cutoff) says have outlived their period.
+pub struct Expiry {
+    pub table: &'static str,
+    pub condition: &'static str,
+    /// Opens the audit log's maintenance path (it is append-only otherwise).
+    pub privileged: bool,
+}
+
+/// Never verified, and older than the cutoff (tokens, sessions and emails go with them).
+pub const UNVERIFIED_ACCOUNTS: Expiry = Expiry {
+    table: "accounts",
+    condition: "email_verified_at IS NULL AND role = 'resident' AND created_at < $1",
+    privileged: false,
+};
+pub const DEAD_TOKENS: Expiry = Expiry {
+    table: "account_tokens",
+    condition: "(expires_at < $1 OR used_at < $1)",
+    privileged: false,
+};
+pub const ENDED_SESSIONS: Expiry = Expiry {
+    table: "sessions",
+    condition: "(expires_at < $1 OR revoked_at < $1)",
+    privileged: false,
+};
+pub const OLD_EMAILS: Expiry = Expiry {
+    table: "email_outbox",
+    condition: "status IN ('sent', 'failed') AND created_at < $1",
+    privileged: false,
+};
+pub const OLD_IDEMPOTENCY_KEYS: Expiry = Expiry {
+    table: "idempotency_keys",
+    condition: "created_at < $1",
+    privileged: false,
+};
+pub const OLD_DATA_REQUESTS: Expiry = Expiry {
+    table: "data_requests",
+    condition: "status IN ('completed', 'refused') AND decided_at < $1",
+    privileged: false,
+};
+pub const OLD_AUDIT_EVENTS: Expiry = Expiry {
+    table: "audit_events",
+    condition: "occurred_at < $1",
+    privileged: true,
+};
+
+/// Deletes, batch by batch, the rows `expiry` selects, and returns how many went.
+pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
-    table: &'static str,
-    condition: &'static str,
+    expiry: &Expiry,
     cutoff: DateTime<Utc>,
     batch: i64,
-    privileged: bool,
 ) -> QueryResult<usize> {
+    // Table and condition are constants above, never input.
+    let sql = format!(
+        "DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        table = expiry.table,
+        condition = expiry.condition,
+    );
     let mut total = 0;
     loop {
-        let sql = format!(
-            "DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)"
-        );
         let deleted = conn
             .transaction(async |conn| {
-                if privileged {
+                if expiry.privileged {
                     conn.batch_execute("SET LOCAL mynorfolk.retention = 'on'")
                         .await?;
                 }
-                diesel::sql_query(sql)
+                diesel::sql_query(&sql)
                     .bind::<Timestamptz, _>(cutoff)
                     .bind::<BigInt, _>(batch)
                     .execute(conn)
@@ -39,86 +84,6 @@ async fn delete_batched(
             return Ok(total);
         }
     }
-}
-
-pub async fn delete_old_emails(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    delete_batched(
-        conn,
-        "email_outbox",
-        "status IN ('sent', 'failed') AND created_at < $1",
-        cutoff,
-        batch,
-        false,
-    )
-    .await
-}
-
-pub async fn delete_ended_sessions(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    delete_batched(
-        conn,
-        "sessions",
-        "(expires_at < $1 OR revoked_at < $1)",
-        cutoff,
-        batch,
-        false,
-    )
-    .await
-}
-
-pub async fn delete_old_idempotency_keys(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    delete_batched(
-        conn,
-        "idempotency_keys",
-        "created_at < $1",
-        cutoff,
-        batch,
-        false,
-    )
-    .await
-}
-
-pub async fn delete_old_audit_events(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    delete_batched(
-        conn,
-        "audit_events",
-        "occurred_at < $1",
-        cutoff,
-        batch,
-        true,
-    )
-    .await
-}
-
-pub async fn delete_old_data_requests(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    delete_batched(
-        conn,
-        "data_requests",
-        "status IN ('completed', 'refused') AND decided_at < $1",
-        cutoff,
-        batch,
-        false,
-    )
-    .await
 }
 
 /// Anonymises applications finished (closed, withdrawn or refused) before `cutoff`: the record of

@@ -16,7 +16,7 @@ use crate::auth::tokens::{self, OpaqueToken};
 use crate::db::audit::{self, Actor};
 use crate::db::sessions::Rotation;
 use crate::db::{accounts, sessions};
-use crate::domain::account::Role;
+use crate::domain::account::{EmailAddress, Role};
 use crate::http::ApiError;
 use crate::http::auth::{Authenticated, request_id};
 use crate::http::error::Problem;
@@ -71,7 +71,14 @@ pub async fn sign_in(
     Json(body): Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     super::throttle(&state.throttles.sign_in, &req)?;
-    let key = body.email.trim().to_lowercase();
+    // No longer address can exist; capping the key keeps the back-off map small under a flood.
+    let key: String = body
+        .email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(EmailAddress::MAX_CHARS + 1)
+        .collect();
     let backoff = &state.throttles.failed_sign_ins;
     backoff
         .check(&key, Instant::now())
