@@ -1,5 +1,6 @@
-//! Account use cases shared by the HTTP handlers and the command line: the links emails carry,
-//! and creating staff accounts. No HTTP here.
+//! Account use cases shared by the HTTP handlers and the command line: registering, confirming
+//! email addresses, resetting passwords, changing email, opening sessions and creating staff.
+//! Each is one transaction with its audit row and its email. No HTTP here.
 
 use chrono::{Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -7,10 +8,11 @@ use uuid::Uuid;
 
 use crate::auth::tokens::OpaqueToken;
 use crate::configuration::AppSettings;
+use crate::db::accounts::Account;
 use crate::db::accounts::{NewAccountRow, TokenPurpose};
 use crate::db::audit::{self, Actor};
-use crate::db::{accounts, outbox};
-use crate::domain::account::{AccountName, EmailAddress, Role};
+use crate::db::{accounts, outbox, sessions};
+use crate::domain::account::{AccountName, EmailAddress, NewAccount, Role};
 use crate::email::templates::Template;
 
 pub const VERIFY_TOKEN_TTL: Duration = Duration::hours(24);
@@ -26,9 +28,14 @@ pub fn frontend_link(app: &AppSettings, page: &str, token: Option<&OpaqueToken>)
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StaffError {
-    #[error("an account with this email address already exists")]
+pub enum Failure {
+    #[error("is invalid, has been used, or has expired")]
+    InvalidToken,
+    #[error("this email address already belongs to an account")]
     EmailTaken,
+    /// The account was erased while the request was under way.
+    #[error("the account no longer exists")]
+    Erased,
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -44,7 +51,7 @@ pub async fn create_staff(
     email: &EmailAddress,
     role: Role,
     password_hash: Option<&str>,
-) -> Result<Uuid, StaffError> {
+) -> Result<Uuid, Failure> {
     conn.transaction(async move |conn| {
         let now = Utc::now();
         let row = NewAccountRow {
@@ -59,7 +66,7 @@ pub async fn create_staff(
         };
         let id = accounts::insert_if_new(conn, &row)
             .await?
-            .ok_or(StaffError::EmailTaken)?;
+            .ok_or(Failure::EmailTaken)?;
         if password_hash.is_none() {
             let token = OpaqueToken::generate();
             accounts::insert_token(
@@ -90,4 +97,309 @@ pub async fn create_staff(
         Ok(id)
     })
     .await
+}
+
+/// The actor for something an account holder does themselves.
+fn holder(account: &Account, request_id: Option<String>) -> Actor {
+    let role = Role::parse(&account.role).unwrap_or(Role::Resident);
+    Actor {
+        id: Some(account.id),
+        role: role.as_str(),
+        request_id,
+    }
+}
+
+/// Registers a resident, or — for an address that already has an account — tells its owner.
+/// Either way the caller answers the same, so no one learns which addresses have accounts.
+pub async fn register(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+    request_id: Option<String>,
+    new: &NewAccount,
+    password_hash: &str,
+) -> Result<(), Failure> {
+    conn.transaction(async move |conn| {
+        let now = Utc::now();
+        let normalized = new.email.normalized();
+        let row = NewAccountRow {
+            name: new.name.as_str(),
+            email: new.email.as_str(),
+            email_normalized: &normalized,
+            password_hash: Some(password_hash),
+            role: Role::Resident.as_str(),
+            terms_version: &app.terms_version,
+            terms_accepted_at: now,
+            email_verified_at: None,
+        };
+        let account = match accounts::insert_if_new(conn, &row).await? {
+            Some(id) => {
+                let account = accounts::find(conn, id).await?;
+                audit::record(
+                    conn,
+                    &holder(&account, request_id),
+                    audit::about_account("account.created", id),
+                )
+                .await?;
+                account
+            }
+            None => {
+                let existing = accounts::find_by_email(conn, &normalized)
+                    .await?
+                    .ok_or(diesel::result::Error::NotFound)?;
+                if existing.email_verified_at.is_some() {
+                    let notice = Template::AlreadyRegistered {
+                        name: existing.name,
+                        sign_in_link: frontend_link(app, "sign-in", None),
+                        reset_link: frontend_link(app, "forgot-password", None),
+                    };
+                    outbox::enqueue(conn, Some(existing.id), &existing.email, &notice).await?;
+                    return Ok(());
+                }
+                // Never verified: whoever signed up before cannot be trusted to own the address.
+                // The latest sign-up's name and password replace theirs and earlier links stop
+                // working, so only the person who controls the mailbox ends up with the account.
+                accounts::restart_unverified(conn, existing.id, new.name.as_str(), password_hash)
+                    .await?;
+                accounts::find(conn, existing.id).await?
+            }
+        };
+        let token = OpaqueToken::generate();
+        accounts::insert_token(
+            conn,
+            &token.digest(),
+            account.id,
+            TokenPurpose::VerifyEmail,
+            None,
+            now + VERIFY_TOKEN_TTL,
+        )
+        .await?;
+        let link = frontend_link(app, "verify-email", Some(&token));
+        outbox::enqueue(
+            conn,
+            Some(account.id),
+            &account.email,
+            &Template::VerifyEmail {
+                name: account.name,
+                link,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Confirms an address from an emailed link: a new account's, or the new address of an email
+/// change (which then takes effect, and the old address is told).
+pub async fn confirm_email(
+    conn: &mut AsyncPgConnection,
+    request_id: Option<String>,
+    token: &str,
+) -> Result<(), Failure> {
+    let digest = crate::auth::tokens::digest(token);
+    conn.transaction(async move |conn| {
+        let purposes = [TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail];
+        let spent = accounts::spend_token(conn, &digest, &purposes)
+            .await?
+            .ok_or(Failure::InvalidToken)?;
+        let account = accounts::find(conn, spent.account_id).await?;
+        let actor = holder(&account, request_id);
+        let Some(new_email) = spent.new_email else {
+            accounts::mark_verified(conn, account.id).await?;
+            audit::record(
+                conn,
+                &actor,
+                audit::about_account("account.email_verified", account.id),
+            )
+            .await?;
+            return Ok(());
+        };
+        let parsed = EmailAddress::parse(&new_email).map_err(|_| Failure::InvalidToken)?;
+        if !accounts::set_email(conn, account.id, parsed.as_str(), &parsed.normalized()).await? {
+            return Err(Failure::EmailTaken);
+        }
+        accounts::mark_verified(conn, account.id).await?;
+        let notice = Template::EmailChanged {
+            name: account.name.clone(),
+            new_email: mask_email(&new_email),
+        };
+        outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
+        audit::record(
+            conn,
+            &actor,
+            audit::about_account("account.email_changed", account.id),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Queues a password-reset link if `email` has an account; does nothing otherwise.
+pub async fn send_reset_link(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+    email: &EmailAddress,
+) -> Result<(), Failure> {
+    conn.transaction(async move |conn| {
+        let Some(account) = accounts::find_by_email(conn, &email.normalized()).await? else {
+            return Ok(());
+        };
+        let token = OpaqueToken::generate();
+        let expires_at = Utc::now() + RESET_TOKEN_TTL;
+        accounts::insert_token(
+            conn,
+            &token.digest(),
+            account.id,
+            TokenPurpose::ResetPassword,
+            None,
+            expires_at,
+        )
+        .await?;
+        let link = frontend_link(app, "reset-password", Some(&token));
+        outbox::enqueue(
+            conn,
+            Some(account.id),
+            &account.email,
+            &Template::ResetPassword {
+                name: account.name,
+                link,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Sets a new password from a reset link and signs every session out.
+pub async fn reset_password(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+    request_id: Option<String>,
+    token: &str,
+    password_hash: &str,
+) -> Result<(), Failure> {
+    let digest = crate::auth::tokens::digest(token);
+    conn.transaction(async move |conn| {
+        let spent = accounts::spend_token(conn, &digest, &[TokenPurpose::ResetPassword])
+            .await?
+            .ok_or(Failure::InvalidToken)?;
+        let account = accounts::find(conn, spent.account_id).await?;
+        accounts::set_password_hash(conn, account.id, password_hash).await?;
+        // Following the emailed link proves the address, too.
+        accounts::mark_verified(conn, account.id).await?;
+        sessions::revoke_all(conn, account.id).await?;
+        let notice = Template::PasswordChanged {
+            name: account.name.clone(),
+            reset_link: frontend_link(app, "forgot-password", None),
+        };
+        outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
+        audit::record(
+            conn,
+            &holder(&account, request_id),
+            audit::about_account("account.password_reset", account.id),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Starts an email change (the password was checked by the caller): the new address gets a
+/// link; if it already has an account, that account's owner is told instead and nothing changes.
+pub async fn request_email_change(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+    actor: &Actor,
+    account: &Account,
+    new_email: &EmailAddress,
+) -> Result<(), Failure> {
+    conn.transaction(async move |conn| {
+        if !accounts::lock_active(conn, account.id).await? {
+            return Err(Failure::Erased);
+        }
+        match accounts::find_by_email(conn, &new_email.normalized()).await? {
+            Some(owner) => {
+                let notice = Template::AlreadyRegistered {
+                    name: owner.name,
+                    sign_in_link: frontend_link(app, "sign-in", None),
+                    reset_link: frontend_link(app, "forgot-password", None),
+                };
+                outbox::enqueue(conn, Some(owner.id), &owner.email, &notice).await?;
+            }
+            None => {
+                let token = OpaqueToken::generate();
+                let expires_at = Utc::now() + VERIFY_TOKEN_TTL;
+                let address = Some(new_email.as_str());
+                accounts::insert_token(
+                    conn,
+                    &token.digest(),
+                    account.id,
+                    TokenPurpose::ChangeEmail,
+                    address,
+                    expires_at,
+                )
+                .await?;
+                let confirm = Template::ConfirmNewEmail {
+                    name: account.name.clone(),
+                    link: frontend_link(app, "verify-email", Some(&token)),
+                };
+                outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm).await?;
+            }
+        }
+        audit::record(
+            conn,
+            actor,
+            audit::about_account("account.email_change_requested", account.id),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Opens a session with its first refresh token, audited; returns the session id.
+pub async fn open_session(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    device: &str,
+    expires_at: chrono::DateTime<Utc>,
+    refresh_digest: &[u8],
+) -> Result<Uuid, Failure> {
+    conn.transaction(async move |conn| {
+        let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
+        let event = audit::Event {
+            target_type: "session",
+            target_id: Some(id),
+            ..audit::about_account("session.created", account)
+        };
+        audit::record(conn, actor, event).await?;
+        Ok(id)
+    })
+    .await
+}
+
+/// `sian.jones@example.org` → `s***@example.org`: enough to recognise, not to harvest.
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masked_emails_keep_the_first_letter_and_the_domain() {
+        assert_eq!(
+            super::mask_email("sian.jones@example.org"),
+            "s***@example.org"
+        );
+        assert_eq!(super::mask_email("nonsense"), "***");
+    }
 }

@@ -2,19 +2,12 @@
 //! Answers never reveal whether an address has an account.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::{RESET_TOKEN_TTL, VERIFY_TOKEN_TTL, frontend_link};
-use crate::auth::tokens::{self, OpaqueToken};
-use crate::db::accounts::{NewAccountRow, TokenPurpose};
-use crate::db::audit::{self, Actor};
-use crate::db::{accounts, outbox, sessions};
+use crate::accounts;
 use crate::domain::account::{EmailAddress, NewAccount, Password};
 use crate::domain::validation::ValidationErrors;
-use crate::email::templates::Template;
 use crate::http::ApiError;
 use crate::http::auth::request_id;
 use crate::http::error::Problem;
@@ -104,85 +97,14 @@ pub async fn sign_up(
     let new = NewAccount::parse(&body.name, &body.email, &body.password, body.accept_terms)?;
     // Hashed whether or not the address is taken, so both paths take the same time.
     let hash = state.hasher.hash(new.password.expose()).await?;
-    let app = &state.settings.app;
-    let request_id = request_id(&req);
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let now = Utc::now();
-        let normalized = new.email.normalized();
-        let row = NewAccountRow {
-            name: new.name.as_str(),
-            email: new.email.as_str(),
-            email_normalized: &normalized,
-            password_hash: Some(&hash),
-            role: "resident",
-            terms_version: &app.terms_version,
-            terms_accepted_at: now,
-            email_verified_at: None,
-        };
-        let (account_id, name, address, verified) = match accounts::insert_if_new(conn, &row)
-            .await?
-        {
-            Some(id) => {
-                let actor = Actor {
-                    id: Some(id),
-                    role: "resident",
-                    request_id,
-                };
-                audit::record(conn, &actor, audit::about_account("account.created", id)).await?;
-                (
-                    id,
-                    new.name.as_str().to_owned(),
-                    new.email.as_str().to_owned(),
-                    false,
-                )
-            }
-            None => {
-                let existing = accounts::find_by_email(conn, &normalized)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Internal(anyhow::anyhow!("account vanished during sign-up"))
-                    })?;
-                let verified = existing.email_verified_at.is_some();
-                if verified {
-                    (existing.id, existing.name, existing.email, true)
-                } else {
-                    // Never verified: whoever signed up before cannot be trusted to own the address.
-                    // The latest sign-up's name and password replace theirs and earlier links stop
-                    // working, so only the person who controls the mailbox ends up with the account.
-                    accounts::restart_unverified(conn, existing.id, new.name.as_str(), &hash)
-                        .await?;
-                    let name = new.name.as_str().to_owned();
-                    (existing.id, name, existing.email, false)
-                }
-            }
-        };
-        let email = if verified {
-            Template::AlreadyRegistered {
-                name,
-                sign_in_link: frontend_link(app, "sign-in", None),
-                reset_link: frontend_link(app, "forgot-password", None),
-            }
-        } else {
-            // New, or registered but never verified: (re)send a verification link.
-            let token = OpaqueToken::generate();
-            accounts::insert_token(
-                conn,
-                &token.digest(),
-                account_id,
-                TokenPurpose::VerifyEmail,
-                None,
-                now + VERIFY_TOKEN_TTL,
-            )
-            .await?;
-            Template::VerifyEmail {
-                name,
-                link: frontend_link(app, "verify-email", Some(&token)),
-            }
-        };
-        outbox::enqueue(conn, Some(account_id), &address, &email).await?;
-        Ok(())
-    })
+    accounts::register(
+        &mut conn,
+        &state.settings.app,
+        request_id(&req),
+        &new,
+        &hash,
+    )
     .await?;
     Ok(HttpResponse::Accepted().json(SIGN_UP_ACCEPTED))
 }
@@ -204,56 +126,8 @@ pub async fn verify_email(
     req: HttpRequest,
     Json(body): Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let digest = tokens::digest(&body.token);
-    let request_id = request_id(&req);
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let purposes = [TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail];
-        let spent = accounts::spend_token(conn, &digest, &purposes)
-            .await?
-            .ok_or_else(invalid_token)?;
-        let account = accounts::find(conn, spent.account_id).await?;
-        let actor = Actor {
-            id: Some(account.id),
-            role: "resident",
-            request_id,
-        };
-        match spent.new_email {
-            None => {
-                accounts::mark_verified(conn, account.id).await?;
-                audit::record(
-                    conn,
-                    &actor,
-                    audit::about_account("account.email_verified", account.id),
-                )
-                .await?;
-            }
-            Some(new_email) => {
-                let parsed = EmailAddress::parse(&new_email).map_err(|_| invalid_token())?;
-                if !accounts::set_email(conn, account.id, parsed.as_str(), &parsed.normalized())
-                    .await?
-                {
-                    return Err(ApiError::Conflict(
-                        "this email address now belongs to another account".into(),
-                    ));
-                }
-                accounts::mark_verified(conn, account.id).await?;
-                let notice = Template::EmailChanged {
-                    name: account.name.clone(),
-                    new_email: mask_email(&new_email),
-                };
-                outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
-                audit::record(
-                    conn,
-                    &actor,
-                    audit::about_account("account.email_changed", account.id),
-                )
-                .await?;
-            }
-        }
-        Ok(())
-    })
-    .await?;
+    accounts::confirm_email(&mut conn, request_id(&req), &body.token).await?;
     Ok(HttpResponse::Ok().json(Done { status: "ok" }))
 }
 
@@ -281,40 +155,17 @@ pub async fn request_password_reset(
     // has an account; the link is queued right after (a failure is logged, and the person retries).
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        if let Err(error) = queue_reset_link(&state, &email).await {
+        let sent = match state.pool.get().await {
+            Ok(mut conn) => accounts::send_reset_link(&mut conn, &state.settings.app, &email)
+                .await
+                .map_err(ApiError::from),
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = sent {
             tracing::error!(error = ?error, "could not queue a password-reset email");
         }
     });
     Ok(HttpResponse::Accepted().json(RESET_ACCEPTED))
-}
-
-async fn queue_reset_link(state: &AppState, email: &EmailAddress) -> Result<(), ApiError> {
-    let app = &state.settings.app;
-    let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let Some(account) = accounts::find_by_email(conn, &email.normalized()).await? else {
-            return Ok(());
-        };
-        let token = OpaqueToken::generate();
-        let expires_at = Utc::now() + RESET_TOKEN_TTL;
-        accounts::insert_token(
-            conn,
-            &token.digest(),
-            account.id,
-            TokenPurpose::ResetPassword,
-            None,
-            expires_at,
-        )
-        .await?;
-        let link = frontend_link(app, "reset-password", Some(&token));
-        let email = Template::ResetPassword {
-            name: account.name,
-            link,
-        };
-        outbox::enqueue(conn, Some(account.id), &account.email, &email).await?;
-        Ok(())
-    })
-    .await
 }
 
 /// Sets a new password from a reset link. Every session of the account is signed out.
@@ -335,52 +186,25 @@ pub async fn confirm_password_reset(
     let password = Password::parse(&body.new_password)
         .map_err(|e| ValidationErrors::single("new_password", e.to_string()))?;
     let hash = state.hasher.hash(password.expose()).await?;
-    let digest = tokens::digest(&body.token);
-    let app = &state.settings.app;
-    let request_id = request_id(&req);
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let spent = accounts::spend_token(conn, &digest, &[TokenPurpose::ResetPassword])
-            .await?
-            .ok_or_else(invalid_token)?;
-        let account = accounts::find(conn, spent.account_id).await?;
-        accounts::set_password_hash(conn, account.id, &hash).await?;
-        // Following the emailed link proves the address, too.
-        accounts::mark_verified(conn, account.id).await?;
-        sessions::revoke_all(conn, account.id).await?;
-        let notice = Template::PasswordChanged {
-            name: account.name.clone(),
-            reset_link: frontend_link(app, "forgot-password", None),
-        };
-        outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
-        let actor = Actor {
-            id: Some(account.id),
-            role: "resident",
-            request_id,
-        };
-        audit::record(
-            conn,
-            &actor,
-            audit::about_account("account.password_reset", account.id),
-        )
-        .await?;
-        Ok(())
-    })
+    accounts::reset_password(
+        &mut conn,
+        &state.settings.app,
+        request_id(&req),
+        &body.token,
+        &hash,
+    )
     .await?;
     Ok(HttpResponse::Ok().json(Done { status: "ok" }))
 }
 
-fn invalid_token() -> ApiError {
-    ApiError::invalid("token", "is invalid, has been used, or has expired")
-}
-
-/// `sian.jones@example.org` → `s***@example.org`: enough to recognise, not to harvest.
-fn mask_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
+impl From<accounts::Failure> for ApiError {
+    fn from(failure: accounts::Failure) -> Self {
+        match failure {
+            accounts::Failure::InvalidToken => ApiError::invalid("token", failure.to_string()),
+            accounts::Failure::EmailTaken => ApiError::Conflict(failure.to_string()),
+            accounts::Failure::Erased => ApiError::NotFound,
+            accounts::Failure::Database(e) => e.into(),
         }
-        None => "***".into(),
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::accounts::{StaffError, create_staff};
+use crate::accounts::create_staff;
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -68,11 +68,7 @@ pub async fn create_staff_account(
         body.role,
         None,
     )
-    .await
-    .map_err(|e| match e {
-        StaffError::EmailTaken => ApiError::Conflict(e.to_string()),
-        StaffError::Database(e) => e.into(),
-    })?;
+    .await?;
     Ok(HttpResponse::Created().json(StaffCreated {
         id,
         roles: vec![body.role],

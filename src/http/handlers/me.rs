@@ -8,14 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::accounts::{VERIFY_TOKEN_TTL, frontend_link};
 use crate::auth::password::Verified;
-use crate::auth::tokens::OpaqueToken;
-use crate::db::accounts::{Account, TokenPurpose};
-use crate::db::{accounts, audit, outbox, sessions};
+use crate::db::accounts::Account;
+use crate::db::{accounts, audit, sessions};
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
-use crate::email::templates::Template;
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
@@ -168,52 +165,14 @@ pub async fn change_email(
             detail: "the current password is not right".into(),
         });
     }
-    let app = &state.settings.app;
-    let actor = caller.actor();
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        if !accounts::lock_active(conn, account.id).await? {
-            return Err(ApiError::NotFound);
-        }
-        match accounts::find_by_email(conn, &new_email.normalized()).await? {
-            // The address has an account already: its owner is told (by their own name, in an
-            // email that belongs to their account), and nothing else happens.
-            Some(owner) => {
-                let notice = Template::AlreadyRegistered {
-                    name: owner.name,
-                    sign_in_link: frontend_link(app, "sign-in", None),
-                    reset_link: frontend_link(app, "forgot-password", None),
-                };
-                outbox::enqueue(conn, Some(owner.id), &owner.email, &notice).await?;
-            }
-            None => {
-                let token = OpaqueToken::generate();
-                let expires_at = Utc::now() + VERIFY_TOKEN_TTL;
-                let new_address = Some(new_email.as_str());
-                accounts::insert_token(
-                    conn,
-                    &token.digest(),
-                    account.id,
-                    TokenPurpose::ChangeEmail,
-                    new_address,
-                    expires_at,
-                )
-                .await?;
-                let confirm = Template::ConfirmNewEmail {
-                    name: account.name.clone(),
-                    link: frontend_link(app, "verify-email", Some(&token)),
-                };
-                outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm).await?;
-            }
-        }
-        audit::record(
-            conn,
-            &actor,
-            audit::about_account("account.email_change_requested", account.id),
-        )
-        .await?;
-        Ok(())
-    })
+    crate::accounts::request_email_change(
+        &mut conn,
+        &state.settings.app,
+        &caller.actor(),
+        &account,
+        &new_email,
+    )
     .await?;
     Ok(HttpResponse::Accepted().json(super::accounts::Accepted {
         status: "accepted",

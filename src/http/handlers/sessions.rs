@@ -118,18 +118,9 @@ pub async fn sign_in(
         request_id: request_id(&req),
     };
     let digest = refresh_token.digest();
-    let session_id = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let id = sessions::create(conn, account.id, &device, expires_at, &digest).await?;
-            let event = audit::Event {
-                target_type: "session",
-                target_id: Some(id),
-                ..audit::about_account("session.created", account.id)
-            };
-            audit::record(conn, &actor, event).await?;
-            Ok(id)
-        })
-        .await?;
+    let session_id =
+        crate::accounts::open_session(&mut conn, &actor, account.id, &device, expires_at, &digest)
+            .await?;
     token_pair(&state, account.id, session_id, role, refresh_token)
 }
 
