@@ -10,18 +10,34 @@ use secrecy::ExposeSecret;
 use crate::configuration::Settings;
 use crate::db::{self, embedded_postgres::Durability, embedded_postgres::EmbeddedPostgres};
 use crate::startup::Application;
+use crate::startup_error::StartupError;
 use crate::telemetry;
 
 #[derive(Parser)]
 #[command(
     name = "mynorfolk",
     version,
-    about = "The MyNorfolk resident account API"
+    about = "The MyNorfolk resident account API",
+    after_help = WHERE_THINGS_COME_FROM
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// Shown by `--help`: what a newcomer needs to know before the first run.
+const WHERE_THINGS_COME_FROM: &str = "\
+Configuration: built-in defaults, then config/default.toml and config/<APP_ENV>.toml from
+  APP_CONFIG_DIR (default ./config) when present, then APP_<SECTION>__<KEY> environment
+  variables; DATABASE_URL, SMTP_URL and PORT win over everything. APP_ENV: development
+  (default), test or production.
+Data: with no DATABASE_URL, a private PostgreSQL cluster in ./.data/postgres
+  (APP_DATABASE__EMBEDDED_DATA_DIR), created on the first run and reused after. As root it runs
+  as the postgres user; if that user cannot reach the folder (a checkout under /root or
+  mktemp -d), the cluster lives in its home instead, as mynorfolk-<hash of the folder>. The
+  start-up line prints where.
+Emails: with no SMTP_URL, written as .eml files to ./.data/emails (APP_EMAIL__OUTBOX_DIR).
+PostgreSQL programs: PG_BIN_DIR, else PATH, else /usr/lib/postgresql/<version>/bin.";
 
 #[derive(Subcommand)]
 enum Command {
@@ -79,7 +95,12 @@ pub fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let settings = Settings::load()?;
+    let settings = Settings::load().map_err(|error| {
+        StartupError::new(
+            format!("{}.", capitalised(&error.to_string())),
+            error.remedy(),
+        )
+    })?;
     telemetry::init(&settings.log);
     // The cluster is started on the main thread, before the runtime: the kernel stops it if this
     // thread (the whole program) dies without a chance to stop it itself.
@@ -194,6 +215,14 @@ fn pool_options(settings: &Settings) -> db::PoolOptions {
     }
 }
 
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// A line for the person who started the program. A closed stdout must not crash a shutdown.
 fn announce(line: &str) {
     use std::io::Write;
@@ -221,8 +250,7 @@ impl Database {
             });
         }
         let dir = &settings.database.embedded_data_dir;
-        let cluster = EmbeddedPostgres::start(dir, Durability::Durable)
-            .with_context(|| format!("starting the embedded PostgreSQL in {}", dir.display()))?;
+        let cluster = EmbeddedPostgres::start(dir, Durability::Durable)?;
         let name = settings.database.embedded_database.clone();
         Ok(Database {
             url: cluster.url(&name),

@@ -1,5 +1,6 @@
-//! Layered configuration: `config/default.toml`, then `config/<APP_ENV>.toml`, then environment
-//! variables. Kept in one place so every knob, and its precedence, is visible at a glance.
+//! Layered configuration: the repository's `config/default.toml` and `config/<APP_ENV>.toml`
+//! (compiled into the binary), the same files from `APP_CONFIG_DIR` (default `./config`) when
+//! present, then environment variables. Kept in one place so every knob, and its precedence, is visible at a glance.
 //!
 //! Environment variables: `APP_<SECTION>__<KEY>` sets any key (`APP_SERVER__PORT=9000`), and the
 //! conventional `DATABASE_URL`, `SMTP_URL` and `PORT` work on their own and win over everything.
@@ -47,12 +48,14 @@ impl std::str::FromStr for Profile {
 pub enum ConfigError {
     #[error("APP_ENV={0} is not a profile; use development, test or production")]
     UnknownProfile(String),
-    #[error("configuration is invalid: {0}")]
+    #[error("the setting {} is invalid: {}", .0.path.join("."), .0.kind)]
     Invalid(#[from] Box<figment::Error>),
     #[error("the production profile refuses to start: {0}")]
     UnsafeForProduction(String),
     #[error("configuration is inconsistent: {0}")]
     Inconsistent(String),
+    #[error("APP_CONFIG_DIR={} is not a folder", .0.display())]
+    MissingConfigDir(PathBuf),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,23 +172,57 @@ pub enum LogFormat {
     Json,
 }
 
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+
+fn built_in_profile(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Development => include_str!("../config/development.toml"),
+        Profile::Test => include_str!("../config/test.toml"),
+        Profile::Production => include_str!("../config/production.toml"),
+    }
+}
+
+/// `APP_CONFIG_DIR`, else `config` in the working directory.
+pub fn config_dir(vars: &HashMap<String, String>) -> PathBuf {
+    vars.get("APP_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+impl ConfigError {
+    /// What the person starting the service should do about it.
+    pub fn remedy(&self) -> String {
+        match self {
+            ConfigError::UnknownProfile(_) => "Set APP_ENV to development, test or production.".into(),
+            ConfigError::Invalid(error) => format!(
+                "Fix it in the configuration files or set APP_{} (mynorfolk --help says where they are).",
+                error.path.join("__").to_ascii_uppercase()
+            ),
+            ConfigError::MissingConfigDir(_) => {
+                "Point APP_CONFIG_DIR at the folder holding the TOML files, or unset it to use the built-in ones.".into()
+            }
+            ConfigError::UnsafeForProduction(_) | ConfigError::Inconsistent(_) => {
+                "The configuration table in README.md lists every setting.".into()
+            }
+        }
+    }
+}
+
 /// Secrets that ship in the repository's config files for development and tests. Production must
 /// never run with any of them.
 const DEVELOPMENT_SECRETS: &[&str] = &["development-only-jwt-secret-do-not-use-in-production"];
 
 impl Settings {
-    /// Loads settings from `APP_CONFIG_DIR` (default `config/`) and the process environment.
+    /// Loads settings from the built-in defaults, `APP_CONFIG_DIR` (default `config/`, when it
+    /// exists) and the process environment.
     pub fn load() -> Result<Settings, ConfigError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
-        let dir = vars
-            .get("APP_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("config"));
-        Settings::load_from(&dir, &vars)
+        Settings::load_from(&config_dir(&vars), &vars)
     }
 
-    /// Loads settings from `config_dir` with `vars` standing in for the environment, so that the
-    /// precedence rules can be tested without touching the process environment.
+    /// Loads settings with `config_dir`'s files (when present) laid over the built-in ones and
+    /// `vars` standing in for the environment, so that the precedence rules can be tested
+    /// without touching the process environment.
     pub fn load_from(
         config_dir: &Path,
         vars: &HashMap<String, String>,
@@ -195,10 +232,17 @@ impl Settings {
             .map(|v| v.parse())
             .transpose()?
             .unwrap_or(Profile::Development);
+        if vars.contains_key("APP_CONFIG_DIR") && !config_dir.is_dir() {
+            return Err(ConfigError::MissingConfigDir(config_dir.to_owned()));
+        }
 
-        let mut figment = Figment::from(Toml::file_exact(config_dir.join("default.toml"))).merge(
-            Toml::file(config_dir.join(format!("{}.toml", profile.as_str()))),
-        );
+        // The repository's files are compiled in, so the binary runs from any folder; files on
+        // disk, when present, are laid over them.
+        let profile_file = format!("{}.toml", profile.as_str());
+        let mut figment = Figment::from(Toml::string(BUILT_IN_DEFAULTS))
+            .merge(Toml::string(built_in_profile(profile)))
+            .merge(Toml::file(config_dir.join("default.toml")))
+            .merge(Toml::file(config_dir.join(profile_file)));
         for (key, value) in environment_overrides(vars) {
             figment = figment.merge(Serialized::global(&key, value));
         }
@@ -259,11 +303,6 @@ impl Settings {
             );
         }
         Ok(())
-    }
-
-    /// `host:port` the HTTP server binds to.
-    pub fn bind_address(&self) -> String {
-        format!("{}:{}", self.server.host, self.server.port)
     }
 }
 
@@ -399,6 +438,37 @@ mod tests {
         )]);
         let s = Settings::load_from(&repo_config(), &env).unwrap();
         assert_eq!(s.server.cors_allowed_origins.len(), 2);
+    }
+
+    #[test]
+    fn built_in_defaults_serve_without_a_config_folder() {
+        let nowhere = Path::new("/nonexistent-mynorfolk-config");
+        let built_in = Settings::load_from(nowhere, &vars(&[])).unwrap();
+        let from_files = Settings::load_from(&repo_config(), &vars(&[])).unwrap();
+        assert_eq!(built_in.server.port, from_files.server.port);
+        assert_eq!(built_in.log.filter, "info,mynorfolk=debug");
+        let test = Settings::load_from(nowhere, &vars(&[("APP_ENV", "test")])).unwrap();
+        assert_eq!(test.auth.hash_cost.memory_kib, 1024);
+    }
+
+    #[test]
+    fn files_on_disk_layer_over_the_built_in_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("development.toml"),
+            "[server]\nport = 9123\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(dir.path(), &vars(&[])).unwrap();
+        assert_eq!(s.server.port, 9123);
+        assert_eq!(s.database.pool_max_size, 16, "the rest stays built in");
+    }
+
+    #[test]
+    fn a_named_config_folder_must_exist() {
+        let env = vars(&[("APP_CONFIG_DIR", "/nonexistent-mynorfolk-config")]);
+        let err = Settings::load_from(&config_dir(&env), &env).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingConfigDir(_)), "{err}");
     }
 
     #[test]

@@ -18,5 +18,6 @@ pub mod privacy;
 pub mod retention;
 pub mod schema;
 pub mod startup;
+pub mod startup_error;
 pub mod state;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::configuration::Settings;
+use crate::configuration::{ServerSettings, Settings};
 use crate::db::{self, PoolOptions};
 use crate::email::worker::DeliveryOptions;
 use crate::email::{self, Mailer};
@@ -22,6 +22,7 @@ use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
 use crate::retention;
+use crate::startup_error::StartupError;
 use crate::state::{AppState, Throttles};
 use crate::telemetry::PrivacyRootSpan;
 
@@ -35,6 +36,8 @@ pub struct Application {
 impl Application {
     /// Migrates (when configured to), builds the pool and mailer, and binds the HTTP listener.
     pub async fn build(settings: Settings, database_url: &str) -> anyhow::Result<Application> {
+        let listener = bind(&settings.server)?;
+        let port = listener.local_addr()?.port();
         if settings.database.migrate_on_start {
             db::run_migrations(database_url).await?;
         }
@@ -43,9 +46,6 @@ impl Application {
             &PoolOptions::from_settings(&settings.database),
         )?;
         let mailer = Mailer::from_settings(&settings.email)?;
-        let address = settings.bind_address();
-        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
-        let port = listener.local_addr()?.port();
         // By default one core is left free of hashing, so a burst of sign-ins cannot starve
         // every other request of CPU.
         let hash_threads = match settings.auth.hash_max_concurrent {
@@ -108,6 +108,24 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Binds first, before any slow start-up work, so a taken port is reported at once.
+fn bind(server: &ServerSettings) -> anyhow::Result<TcpListener> {
+    let address = format!("{}:{}", server.host, server.port);
+    TcpListener::bind(&address).map_err(|error| {
+        let remedy = "Stop the program using it, or choose another port with PORT (PORT=0 takes any free one).";
+        match error.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                StartupError::new(format!("Port {} on {} is already in use.", server.port, server.host), remedy)
+            }
+            _ => StartupError::new(
+                format!("Cannot listen on {address}: {error}."),
+                "Choose another address with APP_SERVER__HOST, or another port with PORT.",
+            ),
+        }
+        .into()
+    })
 }
 
 fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {

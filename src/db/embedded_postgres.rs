@@ -5,7 +5,8 @@
 //!
 //! No maintained crate fits: `postgresql_embedded` downloads binaries (impossible offline) and
 //! `pgtemp` relies on `sudo`. As root, `initdb` refuses to run, so the server runs as the
-//! unprivileged `postgres` user through `setpriv`.
+//! unprivileged `postgres` user through `setpriv`, in a folder that user can reach (see
+//! `server_user_data_dir`).
 
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -16,6 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use crate::startup_error::StartupError;
 
 /// How carefully the cluster writes to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +46,12 @@ impl EmbeddedPostgres {
     /// waits until it accepts connections.
     pub fn start(data_dir: &Path, durability: Durability) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir()?;
-        fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-        let data_dir = data_dir
-            .canonicalize()
-            .with_context(|| format!("resolving {}", data_dir.display()))?;
         let as_root = running_as_root();
-        if as_root {
-            hand_to_server_user(&data_dir)?;
-        }
+        let data_dir = if as_root {
+            server_user_data_dir(data_dir)?
+        } else {
+            own_data_dir(data_dir)?
+        };
         if !data_dir.join("PG_VERSION").exists() {
             initdb(&bin_dir, &data_dir, as_root)?;
         }
@@ -113,11 +114,19 @@ impl EmbeddedPostgres {
         loop {
             let child = self.child.as_mut().expect("started");
             if let Some(status) = child.try_wait()? {
-                bail!(
-                    "postgres exited during start-up ({status}); its log {} ends with:\n{}",
-                    log_path.display(),
-                    tail(log_path)
-                );
+                return Err(StartupError::new(
+                    format!(
+                        "The embedded PostgreSQL in {} stopped during start-up ({status}): {}.",
+                        self.data_dir.display(),
+                        last_line(log_path).trim_end_matches('.')
+                    ),
+                    format!(
+                        "Its log is {}; if another server uses that folder, stop it, or choose \
+                         another folder with APP_DATABASE__EMBEDDED_DATA_DIR.",
+                        log_path.display()
+                    ),
+                )
+                .into());
             }
             let pg_isready = Some(bin_dir.join("pg_isready"))
                 .filter(|p| p.is_file())
@@ -190,7 +199,11 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         if has_server(&dir) {
             return Ok(dir);
         }
-        bail!("PG_BIN_DIR={} holds no initdb and postgres", dir.display());
+        return Err(StartupError::new(
+            format!("PG_BIN_DIR={} holds no initdb and postgres.", dir.display()),
+            "Point PG_BIN_DIR at the folder with PostgreSQL's server programs, or unset it.",
+        )
+        .into());
     }
     let on_path = std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).find(|d| has_server(d)));
@@ -214,10 +227,15 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         })
         .collect();
     versions.sort();
-    versions.pop().map(|(_, dir)| dir).context(
-        "PostgreSQL server binaries (initdb, postgres) were not found on PATH or under \
-         /usr/lib/postgresql; install PostgreSQL or set DATABASE_URL",
-    )
+    versions.pop().map(|(_, dir)| dir).ok_or_else(|| {
+        StartupError::new(
+            "The PostgreSQL server programs (initdb, postgres) were not found on PATH or under \
+             /usr/lib/postgresql.",
+            "Install PostgreSQL (Debian: apt-get install postgresql), set PG_BIN_DIR to the folder \
+             that holds them, or set DATABASE_URL to use a running server.",
+        )
+        .into()
+    })
 }
 
 /// A command that runs `program` as the server user when we are root, and that the kernel
@@ -235,20 +253,96 @@ fn server_user_command(program: &Path, as_root: bool) -> Command {
     command
 }
 
-/// As root, the data folder must belong to the server user, who must also be able to reach it.
-fn hand_to_server_user(data_dir: &Path) -> anyhow::Result<()> {
-    let id = |flag: &str| -> anyhow::Result<u32> {
-        let out = Command::new("id").args([flag, SERVER_USER]).output()?;
-        if !out.status.success() {
-            bail!("running as root needs a '{SERVER_USER}' system user to run the server as");
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+/// Not root: the cluster runs as us, in the configured folder.
+fn own_data_dir(configured: &Path) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(configured)
+        .and_then(|()| configured.canonicalize())
+        .map_err(|error| unusable_data_dir(configured, &error).into())
+}
+
+/// As root the server runs as the `postgres` user, which must be able to reach its data folder.
+/// A configured folder it can reach is handed to it. One it cannot reach (a checkout under a 0700
+/// folder such as `/root` or `mktemp -d`) is replaced by a folder in that user's home, named after
+/// the configured path so that every run from the same checkout finds the same cluster. The
+/// permissions of folders we did not create are never changed.
+fn server_user_data_dir(configured: &Path) -> anyhow::Result<PathBuf> {
+    let user = ServerUser::look_up()?;
+    let name = configured
+        .file_name()
+        .ok_or_else(|| unusable_data_dir(configured, "it does not name a folder"))?;
+    let parent = match configured.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     };
-    let (uid, gid) = (id("-u")?, id("-g")?);
-    std::os::unix::fs::chown(data_dir, Some(uid), Some(gid))
-        .with_context(|| format!("handing {} to the {SERVER_USER} user", data_dir.display()))?;
-    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
-    Ok(())
+    let configured = fs::create_dir_all(parent)
+        .and_then(|()| parent.canonicalize())
+        .map_err(|error| unusable_data_dir(configured, &error))?
+        .join(name);
+    let data_dir = if user.can_traverse(configured.parent().unwrap_or(Path::new("/")))? {
+        configured
+    } else {
+        let digest = Sha256::digest(configured.as_os_str().as_encoded_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        user.home.join(format!("mynorfolk-{hex}"))
+    };
+    fs::create_dir_all(&data_dir)
+        .and_then(|()| std::os::unix::fs::chown(&data_dir, Some(user.uid), Some(user.gid)))
+        .and_then(|()| fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700)))
+        .map_err(|error| unusable_data_dir(&data_dir, &error))?;
+    Ok(data_dir)
+}
+
+fn unusable_data_dir(dir: &Path, why: impl std::fmt::Display) -> StartupError {
+    StartupError::new(
+        format!("The data folder {} cannot be used: {why}.", dir.display()),
+        "Choose another with APP_DATABASE__EMBEDDED_DATA_DIR, or fix that folder's permissions.",
+    )
+}
+
+/// The unprivileged system user the server runs as when we are root.
+struct ServerUser {
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+}
+
+impl ServerUser {
+    fn look_up() -> anyhow::Result<ServerUser> {
+        let missing = || {
+            StartupError::new(
+                format!(
+                    "Running as root needs a '{SERVER_USER}' system user with a home folder to run PostgreSQL as."
+                ),
+                "Install PostgreSQL from your distribution's packages (they create it), or run as an ordinary user.",
+            )
+        };
+        let out = Command::new("getent")
+            .args(["passwd", SERVER_USER])
+            .output()
+            .context("running getent")?;
+        // name:password:uid:gid:gecos:home:shell
+        let entry = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = entry.trim().split(':').collect();
+        let (Some(uid), Some(gid), Some(home)) = (
+            fields.get(2).and_then(|f| f.parse().ok()),
+            fields.get(3).and_then(|f| f.parse().ok()),
+            fields.get(5).map(PathBuf::from).filter(|h| h.is_dir()),
+        ) else {
+            return Err(missing().into());
+        };
+        Ok(ServerUser { uid, gid, home })
+    }
+
+    /// Whether this user can reach `dir`, asked of the kernel as that user (groups and ACLs
+    /// included) rather than guessed from mode bits.
+    fn can_traverse(&self, dir: &Path) -> anyhow::Result<bool> {
+        let status = server_user_command(Path::new("test"), true)
+            .arg("-x")
+            .arg(dir)
+            .status()
+            .context("running test as the postgres user")?;
+        Ok(status.success())
+    }
 }
 
 fn initdb(bin_dir: &Path, data_dir: &Path, as_root: bool) -> anyhow::Result<()> {
@@ -269,11 +363,16 @@ fn initdb(bin_dir: &Path, data_dir: &Path, as_root: bool) -> anyhow::Result<()> 
         .output()
         .context("running initdb")?;
     if !output.status.success() {
-        bail!(
-            "initdb failed for {} (the {SERVER_USER} user must be able to reach that folder):\n{}",
-            data_dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(StartupError::new(
+            format!(
+                "initdb could not create a cluster in {}: {why}",
+                data_dir.display()
+            ),
+            "Empty or remove that folder, or choose another with APP_DATABASE__EMBEDDED_DATA_DIR.",
+        )
+        .into());
     }
     Ok(())
 }
@@ -285,8 +384,10 @@ fn free_loopback_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn tail(path: &Path) -> String {
+fn last_line(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
+    text.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("no log")
+        .to_owned()
 }

@@ -91,7 +91,15 @@ pub async fn ping(pool: &DbPool) -> Result<(), anyhow::Error> {
 pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
     let conn = AsyncPgConnection::establish(database_url)
         .await
-        .context("connecting to the database to migrate it")?;
+        .map_err(|error| {
+            crate::startup_error::StartupError::new(
+                format!(
+                    "Cannot connect to the database: {}.",
+                    error.to_string().trim()
+                ),
+                "Check that PostgreSQL is running and that DATABASE_URL names it.",
+            )
+        })?;
     // diesel's migration harness is synchronous: run it on a blocking thread through the wrapper.
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = conn.into();
