@@ -183,7 +183,7 @@ fn start_up_failures_are_plain_sentences() {
             &[("PORT", &port), ("DATABASE_URL", unreachable)],
             "is already in use. Stop the program using it, or choose another port with PORT",
         ),
-        (&[("PORT", "eighty")], "Configuration is invalid"),
+        (&[("PORT", "eighty")], "The setting server.port is invalid"),
         (
             &[("PG_BIN_DIR", "/nonexistent")],
             "PG_BIN_DIR=/nonexistent holds no initdb and postgres.",
