@@ -1,7 +1,6 @@
 //! What every request handler can reach: settings, the pool, the password hasher, the token keys
 //! and the throttles. Built once per application and shared by all workers.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
@@ -19,9 +18,11 @@ pub struct AppState {
 }
 
 pub struct Throttles {
-    pub sign_up: RateLimiter<IpAddr>,
-    pub sign_in: RateLimiter<IpAddr>,
-    pub password_reset: RateLimiter<IpAddr>,
+    /// Per client: sign-up and email change.
+    pub sign_up: RateLimiter,
+    pub sign_in: RateLimiter,
+    /// Per client: asking for a reset link and using one.
+    pub password_reset: RateLimiter,
     /// Keyed by normalised email address.
     pub failed_sign_ins: FailureBackoff,
 }
@@ -30,9 +31,13 @@ impl Throttles {
     pub fn from_settings(limits: &LimitSettings) -> Throttles {
         let minute = Duration::from_secs(60);
         Throttles {
-            sign_up: RateLimiter::new(limits.sign_up_per_minute, minute),
-            sign_in: RateLimiter::new(limits.sign_in_per_minute, minute),
-            password_reset: RateLimiter::new(limits.password_reset_per_minute, minute),
+            sign_up: RateLimiter::new("sign-up", limits.sign_up_per_minute, minute),
+            sign_in: RateLimiter::new("sign-in", limits.sign_in_per_minute, minute),
+            password_reset: RateLimiter::new(
+                "password-reset",
+                limits.password_reset_per_minute,
+                minute,
+            ),
             failed_sign_ins: FailureBackoff::new(
                 limits.failed_sign_ins_before_backoff,
                 Duration::from_secs(limits.backoff_base_secs),

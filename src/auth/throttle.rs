@@ -1,26 +1,140 @@
-//! In-memory throttles against guessing and floods, one set per running instance:
-//! a fixed-window request limit per client IP for the sensitive endpoints, and a growing back-off
-//! per email address after repeated failed sign-ins (whether or not the account exists, so the
-//! back-off reveals nothing about which addresses have accounts).
+//! In-memory throttles against guessing and floods, one set per running instance: a per-client
+//! request limit for the sensitive endpoints (GCRA through `governor`, so a client that waits the
+//! `Retry-After` it was given is served), and a growing back-off per email address after repeated
+//! failed sign-ins (whether or not the account exists, so it reveals nothing about which addresses
+//! have accounts).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// At most `limit` requests per `window` for each key.
-pub struct RateLimiter<K> {
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Gcra};
+
+/// A named per-client limit: `limit` requests per `window`, replenished evenly (one every
+/// `window / limit`), so a burst of `limit` is allowed and then one request per interval.
+///
+/// This is the one interface the handlers see; the store behind it (memory today) can change
+/// without them noticing.
+pub struct RateLimiter {
+    policy: &'static str,
     limit: u32,
     window: Duration,
-    windows: Mutex<Keyed<K, (Instant, u32)>>,
+    gcra: Gcra<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>,
+    /// Seconds (since `created`) of the last sweep of idle keys.
+    last_sweep: AtomicU64,
+    created: Instant,
+}
+
+/// What a client learns from a rate-limit check, for the IETF `RateLimit-Policy` and `RateLimit`
+/// fields (draft-ietf-httpapi-ratelimit-headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    pub policy: &'static str,
+    pub limit: u32,
+    pub window_secs: u64,
+    /// Requests still allowed right now.
+    pub remaining: u32,
+    /// Seconds until the whole quota is available again.
+    pub reset_secs: u64,
+    /// When refused: how long until a request would be served.
+    pub retry_after: Option<Duration>,
+}
+
+impl RateLimitStatus {
+    /// `"sign-up";q=10;w=60`
+    pub fn policy_field(&self) -> String {
+        format!(
+            "\"{}\";q={};w={}",
+            self.policy, self.limit, self.window_secs
+        )
+    }
+
+    /// `"sign-up";r=7;t=12`
+    pub fn limit_field(&self) -> String {
+        format!(
+            "\"{}\";r={};t={}",
+            self.policy, self.remaining, self.reset_secs
+        )
+    }
+}
+
+/// Keys held before idle ones are swept (at most once a second); a sweep only drops keys whose
+/// quota is whole again, so it never forgets a client that is being limited.
+const SWEEP_AT: usize = 10_000;
+
+impl RateLimiter {
+    pub fn new(policy: &'static str, limit: u32, window: Duration) -> RateLimiter {
+        let limit = limit.max(1);
+        let burst = NonZeroU32::new(limit).expect("at least 1");
+        let interval = (window / limit).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(interval)
+            .expect("a positive interval")
+            .allow_burst(burst);
+        RateLimiter {
+            policy,
+            limit,
+            window,
+            gcra: Gcra::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            last_sweep: AtomicU64::new(0),
+            created: Instant::now(),
+        }
+    }
+
+    /// Counts a request from `client`. The status says whether it was allowed
+    /// (`retry_after: None`) and what is left.
+    pub fn check(&self, client: IpAddr) -> RateLimitStatus {
+        self.sweep_idle_keys();
+        let interval = self.window / self.limit;
+        let status = |remaining: u32, retry_after: Option<Duration>| {
+            let reset = interval * (self.limit - remaining);
+            RateLimitStatus {
+                policy: self.policy,
+                limit: self.limit,
+                window_secs: self.window.as_secs(),
+                remaining,
+                reset_secs: whole_seconds(reset),
+                retry_after,
+            }
+        };
+        match self.gcra.check_key(&client_key(client)) {
+            Ok(snapshot) => status(snapshot.remaining_burst_capacity(), None),
+            Err(refused) => {
+                let wait = refused.wait_time_from(self.gcra.clock().now());
+                status(0, Some(wait))
+            }
+        }
+    }
+
+    fn sweep_idle_keys(&self) {
+        if self.gcra.len() < SWEEP_AT {
+            return;
+        }
+        let now = self.created.elapsed().as_secs();
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.gcra.retain_recent();
+            self.gcra.shrink_to_fit();
+        }
+    }
 }
 
 /// Entries kept before stale ones are swept.
-const SWEEP_AT: usize = 10_000;
+const BACKOFF_SWEEP_AT: usize = 10_000;
 /// A flood of distinct keys beyond this empties the map: memory stays bounded, at the price of
-/// forgetting counts during such an attack (the per-address back-off and the database still hold).
-const HARD_CAP: usize = 100_000;
+/// forgetting counts during such an attack.
+const BACKOFF_HARD_CAP: usize = 100_000;
 
 /// A map that sweeps stale entries at most once per `every`, so a flood of fresh keys does not
 /// make every request scan it.
@@ -38,11 +152,11 @@ impl<K: Eq + Hash, V> Keyed<K, V> {
     }
 
     fn sweep(&mut self, now: Instant, every: Duration, keep: impl FnMut(&K, &mut V) -> bool) {
-        if self.map.len() >= HARD_CAP {
+        if self.map.len() >= BACKOFF_HARD_CAP {
             self.map.clear();
             return;
         }
-        if self.map.len() < SWEEP_AT
+        if self.map.len() < BACKOFF_SWEEP_AT
             || self
                 .last_sweep
                 .is_some_and(|last| now.duration_since(last) < every)
@@ -63,34 +177,6 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !0xffff_ffff_ffff_ffff)),
         },
         v4 => v4,
-    }
-}
-
-impl<K: Eq + Hash + Clone> RateLimiter<K> {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        RateLimiter {
-            limit,
-            window,
-            windows: Mutex::new(Keyed::new()),
-        }
-    }
-
-    /// Counts a request; `Err(wait)` when the key is over its limit.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let mut windows = self.windows.lock().expect("throttle lock");
-        let window = self.window;
-        windows.sweep(now, window / 4, |_, (start, _)| {
-            now.duration_since(*start) < window
-        });
-        let entry = windows.map.entry(key.clone()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.limit {
-            return Err(self.window - now.duration_since(entry.0));
-        }
-        entry.1 += 1;
-        Ok(())
     }
 }
 
@@ -142,30 +228,56 @@ impl FailureBackoff {
     }
 }
 
-/// Whole seconds for a `Retry-After` header, never 0.
+/// Whole seconds for a `Retry-After` header, rounded up (so waiting them is always enough), never 0.
 pub fn retry_after_secs(wait: Duration) -> u64 {
-    (wait.as_secs_f64().ceil() as u64).max(1)
+    whole_seconds(wait).max(1)
+}
+
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
     #[test]
-    fn rate_limiter_allows_the_limit_then_refuses_until_the_window_ends() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        let t0 = Instant::now();
-        assert!(limiter.check(&"a", t0).is_ok());
-        assert!(limiter.check(&"a", t0).is_ok());
-        let wait = limiter
-            .check(&"a", t0 + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert!(limiter.check(&"b", t0).is_ok(), "keys are independent");
-        assert!(
-            limiter.check(&"a", t0 + Duration::from_secs(60)).is_ok(),
-            "new window"
+    fn rate_limiter_allows_a_burst_then_one_request_per_interval() {
+        let limiter = RateLimiter::new("sign-up", 3, Duration::from_secs(60));
+        let first = limiter.check(CLIENT);
+        assert_eq!((first.remaining, first.retry_after), (2, None));
+        assert_eq!(
+            first.reset_secs, 20,
+            "one request used: whole again in 20 s"
         );
+        assert_eq!(first.policy_field(), "\"sign-up\";q=3;w=60");
+        assert_eq!(first.limit_field(), "\"sign-up\";r=2;t=20");
+        limiter.check(CLIENT);
+        assert_eq!(limiter.check(CLIENT).remaining, 0);
+        let refused = limiter.check(CLIENT);
+        let wait = refused.retry_after.expect("refused");
+        assert!(
+            wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            "the next request is 20 s after the first: {wait:?}"
+        );
+        assert_eq!(retry_after_secs(wait), 20);
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+        assert!(
+            limiter.check(other).retry_after.is_none(),
+            "clients are independent"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_fresh_clients_is_swept_without_forgetting_a_limited_one() {
+        let limiter = RateLimiter::new("sign-in", 1, Duration::from_secs(3600));
+        limiter.check(CLIENT);
+        for n in 0..(SWEEP_AT as u32 + 10) {
+            limiter.check(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
+        }
+        assert!(limiter.check(CLIENT).retry_after.is_some());
     }
 
     #[test]
@@ -203,20 +315,11 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_fresh_keys_stays_bounded() {
-        let limiter = RateLimiter::new(5, Duration::from_secs(60));
-        let t0 = Instant::now();
-        for n in 0..(HARD_CAP as u32 + 10) {
-            limiter.check(&n, t0).unwrap();
-        }
-        assert!(limiter.windows.lock().unwrap().map.len() <= HARD_CAP);
-    }
-
-    #[test]
     fn retry_after_rounds_up() {
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_nanos(3_000_000_001)), 4);
     }
 }

@@ -9,9 +9,13 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
 use actix_web::{Error, HttpMessage, HttpResponse};
 use tracing_actix_web::RequestId;
 
+use crate::auth::throttle::RateLimitStatus;
 use crate::http::error::{PROBLEM_JSON, Problem};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// IETF draft-ietf-httpapi-ratelimit-headers fields, on every answer of a throttled operation.
+pub const RATE_LIMIT_POLICY: &str = "ratelimit-policy";
+pub const RATE_LIMIT: &str = "ratelimit";
 
 /// The API serves JSON only: nothing may be framed, scripted or embedded.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -52,6 +56,22 @@ pub async fn response_headers(
     }
     if !is_docs && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let rate_limit = response
+        .request()
+        .extensions()
+        .get::<RateLimitStatus>()
+        .copied();
+    if let Some(status) = rate_limit {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (RATE_LIMIT_POLICY, status.policy_field()),
+            (RATE_LIMIT, status.limit_field()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
     }
     Ok(response)
 }
@@ -102,6 +122,8 @@ pub fn cors(allowed_origins: &[String]) -> actix_cors::Cors {
             HeaderName::from_static(REQUEST_ID_HEADER),
             header::RETRY_AFTER,
             header::LOCATION,
+            HeaderName::from_static(RATE_LIMIT_POLICY),
+            HeaderName::from_static(RATE_LIMIT),
         ])
         .max_age(3600);
     for origin in allowed_origins {

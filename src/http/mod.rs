@@ -9,5 +9,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod throttle;
 
 pub use error::ApiError;

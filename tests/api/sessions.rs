@@ -379,3 +379,85 @@ async fn repeated_failures_back_off_for_that_address_even_with_the_right_passwor
     )
     .await;
 }
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn throttled_operations_tell_the_client_its_budget() {
+    let app = spawn_app_with(|s| s.limits.sign_in_per_minute = 3).await;
+    for remaining in [2, 1, 0] {
+        let response = app.sign_in("nobody@example.org", PASSWORD).await;
+        assert_eq!(
+            header(&response, "ratelimit-policy"),
+            "\"sign-in\";q=3;w=60"
+        );
+        let used = 3 - remaining;
+        assert_eq!(
+            header(&response, "ratelimit"),
+            format!("\"sign-in\";r={remaining};t={}", used * 20)
+        );
+    }
+    let limited = app.sign_in("nobody@example.org", PASSWORD).await;
+    assert!(header(&limited, "ratelimit").starts_with("\"sign-in\";r=0;"));
+    // One request is replenished every 20 s; the first was a moment ago.
+    assert_eq!(header(&limited, "retry-after"), "20");
+    assert_problem(limited, 429, "rate-limited").await;
+
+    // Every answer of a throttled operation carries the fields, a refused body too; others none.
+    let bad_body = app.post_json("/api/v1/accounts", &json!({"name": 1})).await;
+    assert_eq!(bad_body.status(), 422);
+    assert_eq!(
+        header(&bad_body, "ratelimit-policy"),
+        "\"sign-up\";q=10000;w=60"
+    );
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert!(!health.headers().contains_key("ratelimit"));
+}
+
+#[tokio::test]
+async fn a_polite_client_is_never_refused_twice_in_a_row() {
+    // 28 a minute: one request every 2.14 s once the burst is spent.
+    let app = spawn_app_with(|s| s.limits.sign_up_per_minute = 28).await;
+    let mut refusals = 0;
+    for n in 0..30 {
+        let email = format!("polite{n}@example.org");
+        let mut refused_last_time = false;
+        loop {
+            let response = app.sign_up("Polite Person", &email, PASSWORD).await;
+            if response.status() == 202 {
+                break;
+            }
+            assert_eq!(response.status(), 429);
+            assert!(!refused_last_time, "sign-up {n} refused twice in a row");
+            refused_last_time = true;
+            refusals += 1;
+            let wait: u64 = header(&response, "retry-after").parse().unwrap();
+            assert!(wait <= 3, "{wait}");
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    }
+    assert!(
+        refusals >= 1,
+        "the burst of 28 is spent, then the client waits"
+    );
+    assert_eq!(app.count("accounts").await, 30);
+}
+
+#[tokio::test]
+async fn using_a_reset_link_counts_against_the_reset_limit() {
+    let app = spawn_app_with(|s| s.limits.password_reset_per_minute = 1).await;
+    let body = json!({"token": "not-a-real-token", "new_password": "a brand new passphrase"});
+    let first = app
+        .post_json("/api/v1/password-resets/confirm", &body)
+        .await;
+    assert_eq!(first.status(), 422);
+    assert_problem(
+        app.post_json("/api/v1/password-resets/confirm", &body)
+            .await,
+        429,
+        "rate-limited",
+    )
+    .await;
+}

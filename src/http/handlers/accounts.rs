@@ -12,6 +12,7 @@ use crate::http::ApiError;
 use crate::http::auth::request_id;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::throttle::{PasswordReset, SignUp, Throttled};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -89,11 +90,11 @@ const RESET_ACCEPTED: Accepted = Accepted {
 )]
 #[post("/api/v1/accounts")]
 pub async fn sign_up(
+    _: Throttled<SignUp>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<SignUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    super::throttle(&state.throttles.sign_up, &req)?;
     let new = NewAccount::parse(&body.name, &body.email, &body.password, body.accept_terms)?;
     // Hashed whether or not the address is taken, so both paths take the same time.
     let hash = state.hasher.hash(new.password.expose()).await?;
@@ -142,11 +143,10 @@ pub async fn verify_email(
 )]
 #[post("/api/v1/password-resets")]
 pub async fn request_password_reset(
+    _: Throttled<PasswordReset>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     Json(body): Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    super::throttle(&state.throttles.password_reset, &req)?;
     // A malformed address cannot have an account: same answer, nothing to do.
     let Ok(email) = EmailAddress::parse(&body.email) else {
         return Ok(HttpResponse::Accepted().json(RESET_ACCEPTED));
@@ -179,6 +179,7 @@ pub async fn request_password_reset(
 )]
 #[post("/api/v1/password-resets/confirm")]
 pub async fn confirm_password_reset(
+    _: Throttled<PasswordReset>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<PasswordResetConfirm>,

@@ -17,6 +17,7 @@ use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::throttle::{SignUp, Throttled};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -144,13 +145,12 @@ pub async fn update_me(
 )]
 #[post("/api/v1/me/email")]
 pub async fn change_email(
+    // It sends email to an address the caller names: limited like sign-up.
+    _: Throttled<SignUp>,
     state: web::Data<AppState>,
     caller: Authenticated,
-    req: actix_web::HttpRequest,
     Json(body): Json<ChangeEmail>,
 ) -> Result<HttpResponse, ApiError> {
-    // It sends email to an address the caller names: limited like sign-up.
-    super::throttle(&state.throttles.sign_up, &req)?;
     let new_email = EmailAddress::parse(&body.new_email)
         .map_err(|e| ValidationErrors::single("new_email", e.to_string()))?;
     // Not holding a connection while the password is checked (see sessions::sign_in).

@@ -21,6 +21,7 @@ use crate::http::ApiError;
 use crate::http::auth::{Authenticated, request_id};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::throttle::{SignIn, Throttled};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -66,11 +67,11 @@ const WRONG_CREDENTIALS: ApiError =
 )]
 #[post("/api/v1/sessions")]
 pub async fn sign_in(
+    _: Throttled<SignIn>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    super::throttle(&state.throttles.sign_in, &req)?;
     // No longer address can exist; capping the key keeps the back-off map small under a flood.
     let key: String = body
         .email
