@@ -91,7 +91,7 @@ pub fn run() -> anyhow::Result<()> {
     if let Command::Openapi = command {
         println!(
             "{}",
-            serde_json::to_string_pretty(&crate::http::routes::openapi_document())?
+            serde_json::to_string_pretty(&crate::http::routes::openapi_json())?
         );
         return Ok(());
     }

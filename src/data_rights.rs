@@ -15,6 +15,9 @@ use crate::db::{accounts, outbox, privacy as privacy_store};
 use crate::domain::deadlines;
 use crate::email::templates::Template;
 
+/// Every status a data request can have.
+pub const STATUSES: [&str; 4] = ["received", "extended", "completed", "refused"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("not found")]

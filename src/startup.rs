@@ -138,8 +138,9 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
     let body_limit = settings.server.json_limit_bytes;
     let origins = settings.server.cors_allowed_origins.clone();
     let document = routes::openapi_document();
+    let served = routes::openapi_json();
     let allowed_methods = web::Data::new(routes::AllowedMethods::from_document(&document));
-    let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(&document)?));
+    let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(&served)?));
 
     let server = HttpServer::new(move || {
         let (app, _) = routes::documented(App::new()).split_for_parts();
@@ -155,6 +156,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
             .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/openapi.json"])))
             // No route: 404, or 405 for a known path (the middleware renders both as problems).
             .default_service(web::to(routes::unrouted))
+            .wrap(from_fn(middleware::refuse_nul))
             .wrap(from_fn(crate::http::auth::admin_gate))
             .wrap(middleware::problem_json_errors())
             .wrap(from_fn(middleware::response_headers))

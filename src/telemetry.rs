@@ -16,7 +16,14 @@ use crate::configuration::{LogFormat, LogSettings};
 /// Calling it twice (as tests do) is harmless: the second call keeps the first subscriber.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(settings.filter.as_str()));
+        .unwrap_or_else(|_| EnvFilter::new(settings.filter.as_str()))
+        // actix-http reports a client's unparseable request (a NUL in a header, say) at ERROR; it
+        // answers 400 and nothing on our side failed, so it must not page anyone.
+        .add_directive(
+            "actix_http::h1::dispatcher=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -195,11 +195,15 @@ pub async fn insert_event(conn: &mut AsyncPgConnection, event: &NewEvent<'_>) ->
     Ok(())
 }
 
+/// At most this many events are listed (the OpenAPI document says so); real histories have tens.
+pub const EVENTS_LISTED: i64 = 1000;
+
 /// The application's history, oldest first.
 pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryResult<Vec<Event>> {
     application_events::table
         .filter(application_events::application_id.eq(application))
         .order(application_events::id.asc())
+        .limit(EVENTS_LISTED)
         .select(Event::as_select())
         .load(conn)
         .await

@@ -62,6 +62,10 @@ pub async fn find(
     }
 }
 
+/// At most this many of a person's requests are listed (the OpenAPI document says so).
+pub const REQUESTS_LISTED: i64 = 100;
+
+/// A person's requests, newest first.
 pub async fn for_account(
     conn: &mut AsyncPgConnection,
     account: Uuid,
@@ -69,6 +73,7 @@ pub async fn for_account(
     data_requests::table
         .filter(data_requests::account_id.eq(account))
         .order((data_requests::received_at.desc(), data_requests::id.desc()))
+        .limit(REQUESTS_LISTED)
         .select(DataRequest::as_select())
         .load(conn)
         .await

@@ -176,6 +176,9 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, account: Uuid) -> QueryRes
     .await
 }
 
+/// At most this many sessions are listed (the OpenAPI document says so).
+pub const SESSIONS_LISTED: i64 = 100;
+
 /// The account's live sessions, newest first.
 pub async fn list_live(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResult<Vec<Session>> {
     sessions::table
@@ -183,6 +186,7 @@ pub async fn list_live(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResu
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
         .order(sessions::created_at.desc())
+        .limit(SESSIONS_LISTED)
         .select(Session::as_select())
         .load(conn)
         .await

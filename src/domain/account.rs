@@ -12,7 +12,8 @@ use super::validation::ValidationErrors;
 pub const LAWFUL_BASIS: &str = "contract";
 
 /// A person's name as they want to be addressed. Any script, apostrophes, hyphens and spaces are
-/// welcome; control characters and invisible-only names are not.
+/// welcome; control characters and names without a letter are not. Runs of whitespace are
+/// collapsed when stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountName(String);
 
@@ -22,33 +23,36 @@ pub enum NameError {
     Empty,
     #[error("must be at most {} characters", AccountName::MAX_CHARS)]
     TooLong,
-    #[error("must not contain control characters")]
-    ControlCharacters,
-    #[error("must contain at least one letter")]
-    NoLetters,
+    #[error("must contain a letter and no control characters")]
+    NotAName,
 }
 
 impl AccountName {
     pub const MAX_CHARS: usize = 100;
+    /// The whole rule as one regular expression, so the OpenAPI document carries exactly what is
+    /// enforced: a letter, and no control character other than whitespace (which is collapsed).
+    /// The syntax is common to Rust, ECMA-262 and Python.
+    pub const PATTERN: &str = concat!(
+        r"^[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*\p{L}",
+        r"[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*$"
+    );
 
     pub fn parse(raw: &str) -> Result<AccountName, NameError> {
-        // Collapse runs of whitespace so "Siân  O'Brien" and "Siân O'Brien" are one name.
-        let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-        if name.is_empty() {
+        static RULE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(AccountName::PATTERN).expect("valid"));
+        if raw.is_empty() {
             return Err(NameError::Empty);
         }
-        if name.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(NameError::TooLong);
         }
-        if raw.chars().any(|c| c.is_control() && !c.is_whitespace())
-            || name.chars().any(char::is_control)
-        {
-            return Err(NameError::ControlCharacters);
+        if !RULE.is_match(raw) {
+            return Err(NameError::NotAName);
         }
-        if !name.chars().any(char::is_alphabetic) {
-            return Err(NameError::NoLetters);
-        }
-        Ok(AccountName(name))
+        // Collapse runs of whitespace so "Siân  O'Brien" and "Siân O'Brien" are one name.
+        Ok(AccountName(
+            raw.split_whitespace().collect::<Vec<_>>().join(" "),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -173,6 +177,8 @@ const COMMON_PASSWORDS: &[&str] = &[
 impl Password {
     pub const MIN_CHARS: usize = 12;
     pub const MAX_CHARS: usize = 128;
+    /// Refused whatever their case.
+    pub const COMMON: &[&str] = COMMON_PASSWORDS;
 
     pub fn parse(raw: &str) -> Result<Password, PasswordError> {
         let length = raw.chars().count();
@@ -183,7 +189,7 @@ impl Password {
             return Err(PasswordError::TooLong);
         }
         let lowered = raw.to_lowercase();
-        let one_repeated_char = lowered.chars().all(|c| lowered.starts_with(c));
+        let one_repeated_char = raw.chars().all(|c| raw.starts_with(c));
         if one_repeated_char || COMMON_PASSWORDS.contains(&lowered.as_str()) {
             return Err(PasswordError::TooCommon);
         }
@@ -302,21 +308,24 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        assert_eq!(AccountName::parse("   "), Err(NameError::Empty));
+        assert_eq!(AccountName::parse(""), Err(NameError::Empty));
+        assert_eq!(AccountName::parse("   "), Err(NameError::NotAName));
         assert_eq!(
             AccountName::parse(&"a".repeat(101)),
             Err(NameError::TooLong)
         );
         assert!(AccountName::parse(&"a".repeat(100)).is_ok());
-        assert_eq!(
-            AccountName::parse("Bob\u{0007}"),
-            Err(NameError::ControlCharacters)
-        );
+        assert_eq!(AccountName::parse("Bob\u{0007}"), Err(NameError::NotAName));
         assert_eq!(
             AccountName::parse("Bob\u{0000}Smith"),
-            Err(NameError::ControlCharacters)
+            Err(NameError::NotAName)
         );
-        assert_eq!(AccountName::parse("1234 !!"), Err(NameError::NoLetters));
+        assert_eq!(AccountName::parse("1234 !!"), Err(NameError::NotAName));
+        // The length is the length sent, before whitespace is collapsed.
+        assert_eq!(
+            AccountName::parse(&format!("Jo{}Bloggs", " ".repeat(95))),
+            Err(NameError::TooLong)
+        );
     }
 
     #[test]

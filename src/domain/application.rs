@@ -131,6 +131,9 @@ pub fn licence_expires_on(issued_on: NaiveDate, validity_months: Option<u32>) ->
     validity_months.and_then(|months| issued_on.checked_add_months(Months::new(months)))
 }
 
+/// What `reference` produces: a three-letter prefix, the year, a number of six or more digits.
+pub const REFERENCE_PATTERN: &str = "^[A-Z]{3}-[0-9]{4}-[0-9]{6,12}$";
+
 /// A human reference such as `SKP-2026-000042`: the service's prefix, the year, and a number
 /// from a database sequence (unique, and gaps are fine).
 pub fn reference(prefix: &str, year: i32, number: i64) -> String {

@@ -5,4 +5,5 @@ pub mod account;
 pub mod application;
 pub mod deadlines;
 pub mod services;
+pub mod text;
 pub mod validation;

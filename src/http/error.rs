@@ -21,19 +21,25 @@ pub const PROBLEM_TYPE_BASE: &str = "https://mynorfolk.norfolk.gov.uk/problems/"
 pub struct Problem {
     /// URI naming the kind of problem; its last segment is a stable code (e.g. `validation-failed`).
     #[serde(rename = "type")]
+    #[schema(max_length = 200)]
     pub problem_type: String,
+    #[schema(max_length = 100)]
     pub title: String,
     pub status: u16,
+    #[schema(max_length = 1000)]
     pub detail: String,
     /// Field-level messages for `422 validation-failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)] // MAX_FIELD_ERRORS
     pub errors: Vec<FieldError>,
 }
 
 /// One invalid field: `field` is a dotted path into the request body (`details.start_date`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct FieldError {
+    #[schema(max_length = 200)]
     pub field: String,
+    #[schema(max_length = 500)]
     pub message: String,
 }
 
@@ -60,6 +66,9 @@ pub enum ApiError {
     /// 404: not found, or not yours — deliberately indistinguishable.
     #[error("the resource was not found")]
     NotFound,
+    /// 404 `link-invalid`: an emailed link's token that is unknown, used or expired.
+    #[error("this link is invalid, has been used, or has expired: ask for a new one")]
+    LinkInvalid,
     /// 409: the request conflicts with the current state (e.g. an illegal status transition).
     #[error("{0}")]
     Conflict(String),
@@ -96,6 +105,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound => "not-found",
+            ApiError::LinkInvalid => "link-invalid",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
@@ -116,19 +126,40 @@ impl ApiError {
     }
 }
 
+/// Bounds of a problem document (also in its schema): messages can quote what a client sent, so
+/// they are cut to size rather than echo a whole body back.
+const MAX_FIELD_ERRORS: usize = 100;
+const MAX_DETAIL_CHARS: usize = 1000;
+const MAX_FIELD_CHARS: usize = 200;
+const MAX_MESSAGE_CHARS: usize = 500;
+
+fn cut(text: String, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
 impl Problem {
     pub fn new(
         status: StatusCode,
         code: &str,
         detail: impl Into<String>,
-        errors: Vec<FieldError>,
+        mut errors: Vec<FieldError>,
     ) -> Self {
+        errors.truncate(MAX_FIELD_ERRORS);
         Problem {
             problem_type: format!("{PROBLEM_TYPE_BASE}{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail: detail.into(),
-            errors,
+            detail: cut(detail.into(), MAX_DETAIL_CHARS),
+            errors: errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: cut(e.field, MAX_FIELD_CHARS),
+                    message: cut(e.message, MAX_MESSAGE_CHARS),
+                })
+                .collect(),
         }
     }
 
@@ -178,7 +209,7 @@ impl ResponseError for ApiError {
             ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::LinkInvalid => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -275,6 +306,7 @@ mod tests {
                 "email-not-verified",
             ),
             (ApiError::NotFound, 404, "not-found"),
+            (ApiError::LinkInvalid, 404, "link-invalid"),
             (ApiError::Conflict("illegal".into()), 409, "conflict"),
             (
                 ApiError::PayloadTooLarge { limit: 10 },

@@ -59,6 +59,7 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
 
 /// Parses a JSON document into `T`, classifying failures for the client.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -78,6 +79,49 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ))
     })?;
     Ok(value)
+}
+
+/// No string may hold NUL (`\u0000`): PostgreSQL text cannot store it and no one types it. The
+/// OpenAPI document says so for every string (`domain::text::ANY_TEXT`); here it is enforced
+/// once for every body, naming the field.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    // In JSON a NUL can only be written as this escape; most bodies are spared the second parse.
+    if !bytes.windows(6).any(|w| w == br"\u0000") {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // malformed: the real parse reports it
+    };
+    match path_to_nul(&value) {
+        Some(path) => Err(ApiError::invalid(
+            path,
+            "must not contain the NUL character",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The dotted path of the first string (or key) holding NUL.
+fn path_to_nul(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let join = |head: &str, tail: Option<String>| match tail {
+        Some(tail) if !tail.is_empty() => format!("{head}.{tail}"),
+        _ => head.to_owned(),
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| path_to_nul(item).map(|tail| join(&i.to_string(), Some(tail)))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(key.replace('\0', "\\u0000"));
+            }
+            path_to_nul(item).map(|tail| join(key, Some(tail)))
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +184,25 @@ mod tests {
             "{:?}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn nul_anywhere_is_refused_naming_the_field() {
+        let errors = fields(parse_json(br#"{"name":"a\u0000b","inner":{"count":1}}"#));
+        assert_eq!(
+            errors,
+            vec![FieldError::new(
+                "name",
+                "must not contain the NUL character"
+            )]
+        );
+        let nested = parse_json::<serde_json::Value>(br#"{"a":{"b":["x","\u0000"]}}"#);
+        assert!(
+            matches!(&nested, Err(ApiError::Validation(e)) if e[0].field == "a.b.1"),
+            "{nested:?}"
+        );
+        // An escaped backslash before "u0000" is not a NUL.
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
     }
 
     #[test]

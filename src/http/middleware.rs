@@ -10,6 +10,7 @@ use actix_web::{Error, HttpMessage, HttpResponse};
 use tracing_actix_web::RequestId;
 
 use crate::auth::throttle::RateLimitStatus;
+use crate::http::ApiError;
 use crate::http::error::{PROBLEM_JSON, Problem};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -74,6 +75,30 @@ pub async fn response_headers(
         }
     }
     Ok(response)
+}
+
+/// A percent-encoded NUL in the address is refused here, once, before any handler: PostgreSQL
+/// text cannot hold it and no path or parameter has a use for it. In the path nothing can be
+/// found (404); in the query, 400 names the parameter.
+pub async fn refuse_nul(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.path().contains("%00") {
+        return Err(ApiError::NotFound.into());
+    }
+    let query = url::form_urlencoded::parse(req.query_string().as_bytes());
+    if let Some((name, _)) = query
+        .into_iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(ApiError::MalformedRequest(format!(
+            "the query parameter {} must not contain the NUL character",
+            name.replace('\0', "%00")
+        ))
+        .into());
+    }
+    next.call(req).await
 }
 
 /// Turns any error response that is not already problem+json into one, keeping the headers that

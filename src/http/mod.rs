@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod schemas;
 pub mod throttle;
 
 pub use error::ApiError;

@@ -6,7 +6,7 @@
 
 use actix_web::App;
 use actix_web::dev::{ServiceFactory, ServiceRequest};
-use utoipa::OpenApi;
+use utoipa::OpenApi as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
@@ -75,7 +75,15 @@ where
 /// The complete OpenAPI document, without starting a server (for `mynorfolk openapi`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut document = documented(App::new()).split_for_parts().1;
-    crate::http::openapi::describe_responses(&mut document);
+    crate::http::openapi::complete(&mut document);
+    document
+}
+
+/// The document as served at `/openapi.json`: `openapi_document` with the bounds every string
+/// format and integer type implies (see `openapi::bound_by_type`).
+pub fn openapi_json() -> serde_json::Value {
+    let mut document = serde_json::to_value(openapi_document()).expect("a document serialises");
+    crate::http::openapi::bound_by_type(&mut document);
     document
 }
 

@@ -101,6 +101,14 @@ async fn operations_have_unique_ids_and_every_response_a_description() {
                 "operationId {id} repeats ({method} {path})"
             );
             for (status, response) in operation["responses"].as_object().unwrap() {
+                // A shared response is described once, under components.
+                let response = match response["$ref"].as_str() {
+                    Some(reference) => {
+                        let name = reference.trim_start_matches("#/components/responses/");
+                        &doc["components"]["responses"][name]
+                    }
+                    None => response,
+                };
                 let described = response["description"]
                     .as_str()
                     .is_some_and(|d| !d.is_empty());

@@ -452,7 +452,7 @@ async fn using_a_reset_link_counts_against_the_reset_limit() {
     let first = app
         .post_json("/api/v1/password-resets/confirm", &body)
         .await;
-    assert_eq!(first.status(), 422);
+    assert_problem(first, 404, "link-invalid").await;
     assert_problem(
         app.post_json("/api/v1/password-resets/confirm", &body)
             .await,

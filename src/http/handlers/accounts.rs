@@ -12,21 +12,22 @@ use crate::http::ApiError;
 use crate::http::auth::request_id;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::schemas;
 use crate::http::throttle::{PasswordReset, SignUp, Throttled};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
-    /// How the resident wants to be addressed (1–100 characters, any script).
-    #[schema(example = "Siân O'Brien-Ng")]
+    /// How the resident wants to be addressed (1–100 characters, any script, with a letter).
+    #[schema(schema_with = schemas::account_name)]
     pub name: String,
-    #[schema(example = "sian@example.org")]
+    #[schema(schema_with = schemas::email)]
     pub email: String,
-    /// 12–128 characters, not a common password.
-    #[schema(format = Password)]
+    #[schema(schema_with = schemas::new_password)]
     pub password: String,
     /// Must be `true`: the account is opened under the contract of the current terms.
+    #[schema(schema_with = schemas::must_be_true)]
     pub accept_terms: bool,
 }
 
@@ -34,7 +35,9 @@ pub struct SignUpRequest {
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
     #[schema(example = "accepted")]
+    #[schema(max_length = 20)]
     pub status: &'static str,
+    #[schema(max_length = 200)]
     pub detail: &'static str,
 }
 
@@ -42,26 +45,30 @@ pub struct Accepted {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The token from the emailed link.
+    #[schema(schema_with = schemas::opaque_token)]
     pub token: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Done {
     #[schema(example = "ok")]
+    #[schema(max_length = 20)]
     pub status: &'static str,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
+    #[schema(schema_with = schemas::email)]
     pub email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
+    #[schema(schema_with = schemas::opaque_token)]
     pub token: String,
-    #[schema(format = Password)]
+    #[schema(schema_with = schemas::new_password)]
     pub new_password: String,
 }
 
@@ -118,7 +125,7 @@ pub async fn sign_up(
     responses(
         (status = 200, body = Done),
         (status = 409, description = "The new address has been taken by another account meanwhile", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`link-invalid`: unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/accounts/verify")]
@@ -132,7 +139,8 @@ pub async fn verify_email(
     Ok(HttpResponse::Ok().json(Done { status: "ok" }))
 }
 
-/// Asks for a password-reset link. Always 202, whether or not the address has an account.
+/// Asks for a password-reset link. Always 202 for a well-formed address, whether or not it has an
+/// account.
 #[utoipa::path(
     tag = "accounts",
     request_body = PasswordResetRequest,
@@ -147,10 +155,9 @@ pub async fn request_password_reset(
     state: web::Data<AppState>,
     Json(body): Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // A malformed address cannot have an account: same answer, nothing to do.
-    let Ok(email) = EmailAddress::parse(&body.email) else {
-        return Ok(HttpResponse::Accepted().json(RESET_ACCEPTED));
-    };
+    // Whether an address is well formed says nothing about whether it has an account.
+    let email = EmailAddress::parse(&body.email)
+        .map_err(|e| ValidationErrors::single("email", e.to_string()))?;
     // Answered before the look-up, so the response time says nothing about whether the address
     // has an account; the link is queued right after (a failure is logged, and the person retries).
     let state = state.into_inner();
@@ -174,7 +181,9 @@ pub async fn request_password_reset(
     request_body = PasswordResetConfirm,
     responses(
         (status = 200, body = Done),
-        (status = 422, description = "Weak password, or unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`link-invalid`: unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is too short, too long or too common", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/password-resets/confirm")]
@@ -202,7 +211,7 @@ pub async fn confirm_password_reset(
 impl From<accounts::Failure> for ApiError {
     fn from(failure: accounts::Failure) -> Self {
         match failure {
-            accounts::Failure::InvalidToken => ApiError::invalid("token", failure.to_string()),
+            accounts::Failure::InvalidToken => ApiError::LinkInvalid,
             accounts::Failure::EmailTaken => ApiError::Conflict(failure.to_string()),
             accounts::Failure::Erased => ApiError::NotFound,
             accounts::Failure::Database(e) => e.into(),

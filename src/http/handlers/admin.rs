@@ -18,15 +18,18 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
+    #[schema(schema_with = crate::http::schemas::account_name)]
     pub name: String,
+    #[schema(schema_with = crate::http::schemas::email)]
     pub email: String,
-    /// `staff` or `admin`.
+    #[schema(schema_with = crate::http::schemas::staff_role)]
     pub role: Role,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct StaffCreated {
     pub id: Uuid,
+    #[schema(min_items = 1, max_items = 1)]
     pub roles: Vec<Role>,
 }
 

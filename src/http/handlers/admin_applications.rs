@@ -1,9 +1,14 @@
 //! The staff application queue. The queue itself shows no personal data; opening an application
 //! does, and is audited.
 
+use std::sync::LazyLock;
+
+use crate::domain::text::{ACCESS_REASON, NOTE};
+use crate::http::schemas;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::AsyncConnection;
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -24,16 +29,21 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     pub status: Option<Status>,
+    #[param(schema_with = crate::http::schemas::service_filter)]
     pub service: Option<String>,
     pub assigned_to: Option<Uuid>,
     /// Submitted on or after this day (UTC).
+    #[param(schema_with = crate::http::schemas::date_filter)]
     pub submitted_from: Option<NaiveDate>,
     /// Submitted on or before this day (UTC).
+    #[param(schema_with = crate::http::schemas::date_filter)]
     pub submitted_to: Option<NaiveDate>,
     /// A reference, or its beginning (`SKP-2026-00004`).
+    #[param(schema_with = crate::http::schemas::reference_prefix)]
     pub q: Option<String>,
+    #[param(schema_with = crate::http::schemas::cursor)]
     pub cursor: Option<String>,
-    /// 1–100, default 20.
+    #[param(schema_with = crate::http::schemas::limit)]
     pub limit: Option<i64>,
 }
 
@@ -41,7 +51,9 @@ pub struct QueueQuery {
 #[derive(Serialize, ToSchema)]
 pub struct QueueItem {
     pub id: Uuid,
+    #[schema(schema_with = schemas::reference)]
     pub reference: String,
+    #[schema(schema_with = schemas::service_code)]
     pub service: String,
     pub status: Status,
     pub submitted_at: DateTime<Utc>,
@@ -66,7 +78,9 @@ impl From<Application> for QueueItem {
 #[derive(Serialize, ToSchema)]
 pub struct Applicant {
     pub id: Uuid,
+    #[schema(schema_with = schemas::account_name)]
     pub name: String,
+    #[schema(schema_with = schemas::email)]
     pub email: String,
 }
 
@@ -74,9 +88,12 @@ pub struct Applicant {
 pub struct StaffEventView {
     pub from: Option<Status>,
     pub to: Status,
+    #[schema(max_length = 20)]
     pub actor_role: String,
     pub actor_id: Option<Uuid>,
+    #[schema(max_length = 2000)]
     pub public_note: Option<String>,
+    #[schema(max_length = 2000)]
     pub internal_note: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }
@@ -102,6 +119,8 @@ pub struct StaffApplicationView {
     pub assigned_to: Option<Uuid>,
     /// `null` once the applicant's account has been erased.
     pub applicant: Option<Applicant>,
+    // db::applications::EVENTS_LISTED
+    #[schema(max_items = 1000)]
     pub events: Vec<StaffEventView>,
 }
 
@@ -110,10 +129,10 @@ pub struct StaffApplicationView {
 pub struct TransitionRequest {
     pub to: Status,
     /// Shown to the applicant (and emailed, if they asked for status emails).
-    #[schema(max_length = 2000)]
+    #[schema(schema_with = crate::http::schemas::note)]
     pub public_note: Option<String>,
     /// Seen by staff only.
-    #[schema(max_length = 2000)]
+    #[schema(schema_with = crate::http::schemas::note)]
     pub internal_note: Option<String>,
 }
 
@@ -121,6 +140,7 @@ pub struct TransitionRequest {
 #[serde(deny_unknown_fields)]
 pub struct DetailQuery {
     /// Why you are opening it, for the audit log (default: application case work).
+    #[param(schema_with = crate::http::schemas::optional_access_reason)]
     pub reason: Option<String>,
 }
 
@@ -151,18 +171,14 @@ pub async fn application_queue(
     let filters = Filters {
         account_id: None,
         status: query.status.map(|s| s.as_str().to_owned()),
-        service: query.service.clone(),
+        service: super::applications::service_filter(query.service.as_deref())?,
         assigned_to: query.assigned_to,
         submitted_from: query.submitted_from.and_then(day_start),
         submitted_before: query
             .submitted_to
             .and_then(|d| d.succ_opt())
             .and_then(day_start),
-        reference_prefix: query
-            .q
-            .as_deref()
-            .map(|q| q.trim().to_uppercase())
-            .filter(|q| !q.is_empty()),
+        reference_prefix: reference_prefix(query.q.as_deref())?,
     };
     let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
@@ -180,9 +196,10 @@ pub async fn application_detail(
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     let actor = caller.actor();
-    let reason = note("reason", query.reason.as_deref())?
-        .unwrap_or("application case work")
-        .to_owned();
+    let reason = ACCESS_REASON
+        .parse_optional(query.reason.as_deref())
+        .map_err(|e| ApiError::invalid("reason", e.to_string()))?
+        .unwrap_or_else(|| "application case work".to_owned());
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -251,8 +268,8 @@ pub async fn transition_application(
         to: body.to,
         mover: Mover::Staff,
         actor: &actor,
-        public_note,
-        internal_note,
+        public_note: public_note.as_deref(),
+        internal_note: internal_note.as_deref(),
         details: None,
         owner: None,
     };
@@ -262,12 +279,21 @@ pub async fn transition_application(
 }
 
 /// A note: trimmed, at most 2000 characters, empty means none.
-fn note<'a>(field: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
-    match raw.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) if n.chars().count() > 2000 => {
-            Err(ApiError::invalid(field, "must be at most 2000 characters"))
-        }
-        other => Ok(other),
+fn note(field: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    NOTE.parse_optional(raw)
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// `q`: a reference or its beginning, any case; empty means no filter.
+fn reference_prefix(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    static RULE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(schemas::REFERENCE_PREFIX_PATTERN).expect("valid"));
+    match q {
+        Some(q) if q.len() > schemas::REFERENCE_PREFIX_MAX_CHARS || !RULE.is_match(q) => Err(
+            ApiError::MalformedRequest("q must be a reference or its beginning".into()),
+        ),
+        Some(q) => Ok(Some(q.to_uppercase()).filter(|q| !q.is_empty())),
+        None => Ok(None),
     }
 }
 

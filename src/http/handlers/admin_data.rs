@@ -1,9 +1,14 @@
 //! Staff work on personal data: the data-request queue and its decisions, account look-up, and
 //! the audit log. Every look at someone's data is itself audited, with the reason given.
 
+use std::sync::LazyLock;
+
+use crate::domain::text::{ACCESS_REASON, NOTE, REQUIRED_REASON, TextError};
+use crate::http::schemas;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::AsyncConnection;
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -27,14 +32,16 @@ use crate::state::AppState;
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DataRequestQuery {
-    /// `received`, `extended`, `completed` or `refused`.
+    #[param(schema_with = crate::http::schemas::data_request_status_filter)]
     pub status: Option<String>,
     #[serde(rename = "type")]
     #[param(rename = "type", value_type = Option<RequestKind>)]
     pub kind: Option<RequestKind>,
     /// Only open requests past their deadline.
     pub overdue: Option<bool>,
+    #[param(schema_with = crate::http::schemas::cursor)]
     pub cursor: Option<String>,
+    #[param(schema_with = crate::http::schemas::limit)]
     pub limit: Option<i64>,
 }
 
@@ -60,30 +67,38 @@ impl From<DataRequest> for StaffDataRequestView {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionKind {
-    Complete,
-    Refuse,
-    Extend,
-}
-
+/// A decision on a data request. Refusing and extending need a reason; only extending takes
+/// `months`.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    pub decision: DecisionKind,
-    /// Required to refuse or extend; for a completed erasure, added to the statement of what was kept.
-    #[schema(max_length = 2000)]
-    pub reason: Option<String>,
-    /// For `extend`: months beyond the first (1 or 2, default 2).
-    pub months: Option<u32>,
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DecisionRequest {
+    /// Carry the request out (an erasure happens at once).
+    Complete {
+        /// For an erasure, added to the statement of what was kept.
+        #[schema(schema_with = schemas::note)]
+        reason: Option<String>,
+    },
+    Refuse {
+        #[schema(schema_with = schemas::required_reason)]
+        reason: String,
+    },
+    /// Extend the deadline by up to two further months.
+    Extend {
+        #[schema(schema_with = schemas::required_reason)]
+        reason: String,
+        /// Months beyond the first (default 2).
+        #[schema(schema_with = schemas::extension_months)]
+        months: Option<u32>,
+    },
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AccountLookup {
+    #[param(schema_with = crate::http::schemas::email)]
     pub email: String,
     /// Why you are looking (recorded in the audit log).
+    #[param(schema_with = crate::http::schemas::access_reason)]
     pub reason: String,
 }
 
@@ -93,10 +108,15 @@ pub struct AuditQuery {
     /// Events about this person's data.
     pub account_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    #[param(schema_with = crate::http::schemas::audit_action_filter)]
     pub action: Option<String>,
+    #[param(schema_with = crate::http::schemas::time_filter)]
     pub from: Option<DateTime<Utc>>,
+    #[param(schema_with = crate::http::schemas::time_filter)]
     pub to: Option<DateTime<Utc>>,
+    #[param(schema_with = crate::http::schemas::id_cursor)]
     pub cursor: Option<String>,
+    #[param(schema_with = crate::http::schemas::limit)]
     pub limit: Option<i64>,
 }
 
@@ -105,12 +125,17 @@ pub struct AuditEventView {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
+    #[schema(max_length = 20)]
     pub actor_role: String,
+    #[schema(max_length = 64)]
     pub action: String,
+    #[schema(max_length = 50)]
     pub target_type: String,
     pub target_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
+    #[schema(max_length = 64)]
     pub request_id: Option<String>,
 }
 
@@ -140,6 +165,14 @@ pub async fn data_request_queue(
     query: web::Query<DataRequestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    if let Some(status) = query.status.as_deref()
+        && !data_rights::STATUSES.contains(&status)
+    {
+        return Err(ApiError::MalformedRequest(format!(
+            "status must be one of {}",
+            data_rights::STATUSES.join(", ")
+        )));
+    }
     let filters = QueueFilters {
         status: query.status.clone(),
         kind: query.kind.map(|k| k.as_str().to_owned()),
@@ -193,38 +226,25 @@ pub async fn decide_data_request(
     id: web::Path<Uuid>,
     Json(body): Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
-    if reason.as_deref().is_some_and(|r| r.chars().count() > 2000) {
-        return Err(ApiError::invalid(
-            "reason",
-            "must be at most 2000 characters",
-        ));
-    }
-    let required = || {
-        reason
-            .clone()
+    let invalid = |e: TextError| ApiError::invalid("reason", e.to_string());
+    let required = |raw: &str| {
+        REQUIRED_REASON
+            .parse(raw)
+            .map_err(invalid)?
             .ok_or_else(|| ApiError::invalid("reason", "is required for this decision"))
     };
-    let decision = match body.decision {
-        DecisionKind::Complete => Decision::Complete {
-            reason: reason.clone(),
+    let decision = match body {
+        DecisionRequest::Complete { reason } => Decision::Complete {
+            reason: NOTE.parse_optional(reason.as_deref()).map_err(invalid)?,
         },
-        DecisionKind::Refuse => Decision::Refuse {
-            reason: required()?,
+        DecisionRequest::Refuse { reason } => Decision::Refuse {
+            reason: required(&reason)?,
         },
-        DecisionKind::Extend => Decision::Extend {
-            months: body.months.unwrap_or(MAX_EXTENSION_MONTHS),
-            reason: required()?,
+        DecisionRequest::Extend { reason, months } => Decision::Extend {
+            months: months.unwrap_or(MAX_EXTENSION_MONTHS),
+            reason: required(&reason)?,
         },
     };
-    if body.months.is_some() && !matches!(body.decision, DecisionKind::Extend) {
-        return Err(ApiError::invalid("months", "only goes with `extend`"));
-    }
     let mut conn = state.pool.get().await?;
     let request = data_rights::decide(
         &mut conn,
@@ -245,13 +265,10 @@ pub async fn look_up_account(
     Staff(caller): Staff,
     query: web::Query<AccountLookup>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = query.reason.trim();
-    if reason.len() < 5 || reason.chars().count() > 500 {
-        return Err(ApiError::invalid(
-            "reason",
-            "say why you need this account (5–500 characters)",
-        ));
-    }
+    let reason = ACCESS_REASON
+        .parse(&query.reason)
+        .map_err(|e| ApiError::invalid("reason", format!("{e}: say why you need this account")))?
+        .unwrap_or_default();
     let email =
         EmailAddress::parse(&query.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let actor = caller.actor();
@@ -288,6 +305,15 @@ pub async fn list_audit_events(
         if let Some(time) = time {
             pagination::check_year(field, time.year())?;
         }
+    }
+    static ACTION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(schemas::AUDIT_ACTION_PATTERN).expect("valid"));
+    if let Some(action) = query.action.as_deref()
+        && (action.len() > schemas::AUDIT_ACTION_MAX_CHARS || !ACTION.is_match(action))
+    {
+        return Err(ApiError::MalformedRequest(
+            "action must be an audit action such as account.looked_up".into(),
+        ));
     }
     let filters = audit::Filters {
         subject_id: query.account_id,

@@ -21,21 +21,27 @@ use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
+use crate::http::schemas;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceView {
     #[schema(example = "skip-permit")]
+    #[schema(schema_with = schemas::service_code)]
     pub code: String,
+    #[schema(max_length = 200)]
     pub name: String,
+    #[schema(max_length = 2000)]
     pub description: String,
     /// `residents`, `businesses` or `residents_and_businesses`.
+    #[schema(max_length = 50)]
     pub audience: String,
     pub fee_pence: i32,
     /// Calendar days from submission to the expected decision.
     pub target_decision_days: i32,
     /// For licences that run a fixed time from issue.
     pub licence_validity_months: Option<i32>,
+    #[schema(max_length = 500)]
     pub legal_basis: String,
     /// JSON Schema (2020-12) of this service's `details`.
     pub details_schema: serde_json::Value,
@@ -45,6 +51,8 @@ pub struct ServiceView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceList {
+    // ServiceKind::ALL
+    #[schema(max_items = 4)]
     pub items: Vec<ServiceView>,
 }
 
@@ -52,7 +60,9 @@ pub struct ServiceList {
 pub struct ApplicationView {
     pub id: Uuid,
     #[schema(example = "SKP-2026-000042")]
+    #[schema(schema_with = schemas::reference)]
     pub reference: String,
+    #[schema(schema_with = schemas::service_code)]
     pub service: String,
     pub status: Status,
     pub details: serde_json::Value,
@@ -93,7 +103,9 @@ pub struct EventView {
     pub from: Option<Status>,
     pub to: Status,
     /// `resident`, `staff`, `admin` or `system`.
+    #[schema(max_length = 20)]
     pub actor_role: String,
+    #[schema(max_length = 2000)]
     pub public_note: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }
@@ -112,6 +124,8 @@ impl From<Event> for EventView {
 
 #[derive(Serialize, ToSchema)]
 pub struct EventList {
+    // db::applications::EVENTS_LISTED
+    #[schema(max_items = 1000)]
     pub items: Vec<EventView>,
 }
 
@@ -119,15 +133,17 @@ pub struct EventList {
 #[serde(deny_unknown_fields)]
 pub struct NewApplicationRequest {
     /// A service `code` from the catalogue.
-    #[schema(example = "skip-permit")]
+    #[schema(schema_with = crate::http::schemas::service_code)]
     pub service: String,
-    /// The service's details: see its `details_schema`.
+    /// The service's details: see its `details_schema` in the catalogue.
+    #[schema(schema_with = crate::http::schemas::details)]
     pub details: serde_json::Value,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDetails {
+    #[schema(schema_with = crate::http::schemas::details)]
     pub details: serde_json::Value,
 }
 
@@ -135,9 +151,11 @@ pub struct UpdateDetails {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<Status>,
+    #[param(schema_with = crate::http::schemas::service_filter)]
     pub service: Option<String>,
+    #[param(schema_with = crate::http::schemas::cursor)]
     pub cursor: Option<String>,
-    /// 1–100, default 20.
+    #[param(schema_with = crate::http::schemas::limit)]
     pub limit: Option<i64>,
 }
 
@@ -183,7 +201,7 @@ pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, A
 }
 
 /// One service.
-#[utoipa::path(tag = "services", params(("code" = String, Path, example = "skip-permit")), responses((status = 200, body = ServiceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "services", params(("code" = String, Path, max_length = 32, pattern = "^[a-z-]+$", example = "skip-permit")), responses((status = 200, body = ServiceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/services/{code}")]
 pub async fn get_service(
     state: web::Data<AppState>,
@@ -203,7 +221,7 @@ pub async fn get_service(
     tag = "applications",
     security(("bearer" = [])),
     request_body = NewApplicationRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$", description = "Makes retries safe: 1–255 visible ASCII characters")),
     responses(
         (status = 201, body = ApplicationView),
         (status = 409, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
@@ -287,6 +305,16 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// A `service` filter: a code from the catalogue (400 otherwise, as the document's enum says).
+pub(crate) fn service_filter(service: Option<&str>) -> Result<Option<String>, ApiError> {
+    match service {
+        Some(code) if ServiceKind::from_code(code).is_none() => Err(ApiError::MalformedRequest(
+            "service must be a service code from the catalogue".into(),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
 /// The caller's applications, newest first.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
 #[get("/api/v1/applications")]
@@ -299,7 +327,7 @@ pub async fn list_applications(
     let filters = Filters {
         account_id: Some(caller.account_id),
         status: query.status.map(|s| s.as_str().to_owned()),
-        service: query.service.clone(),
+        service: service_filter(query.service.as_deref())?,
         ..Filters::default()
     };
     let mut conn = state.pool.get().await?;

@@ -41,7 +41,7 @@ pub struct NewDataRequest {
     #[serde(rename = "type")]
     pub kind: RequestKind,
     /// Anything that helps us (for a rectification: what is wrong and what it should be).
-    #[schema(max_length = 2000)]
+    #[schema(schema_with = crate::http::schemas::note)]
     pub details: Option<String>,
 }
 
@@ -49,15 +49,20 @@ pub struct NewDataRequest {
 pub struct DataRequestView {
     pub id: Uuid,
     #[serde(rename = "type")]
+    #[schema(max_length = 20)]
     pub kind: String,
     /// `received`, `extended`, `completed` or `refused`.
+    #[schema(max_length = 20)]
     pub status: String,
+    #[schema(max_length = 2000)]
     pub details: Option<String>,
     pub received_at: DateTime<Utc>,
     /// When the council must answer: one calendar month, or up to two months more if extended.
     pub due_by: NaiveDate,
+    #[schema(max_length = 2000)]
     pub extension_reason: Option<String>,
     /// Why it was refused, or what an erasure kept and why.
+    #[schema(max_length = 20000)]
     pub decision_reason: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     /// For a completed access request: the export of your data.
@@ -85,7 +90,10 @@ impl From<DataRequest> for DataRequestView {
 
 #[derive(Serialize, ToSchema)]
 pub struct DataRequestList {
+    // db::data_requests::REQUESTS_LISTED
+    #[schema(max_items = 100)]
     pub items: Vec<DataRequestView>,
+    #[schema(max_length = 0)]
     pub next_cursor: Option<String>,
 }
 
@@ -114,17 +122,9 @@ pub async fn create_data_request(
     caller: Authenticated,
     Json(body): Json<NewDataRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let details = body
-        .details
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty());
-    if details.is_some_and(|d| d.chars().count() > 2000) {
-        return Err(ApiError::invalid(
-            "details",
-            "must be at most 2000 characters",
-        ));
-    }
+    let details = crate::domain::text::NOTE
+        .parse_optional(body.details.as_deref())
+        .map_err(|e| ApiError::invalid("details", e.to_string()))?;
     let mut conn = state.pool.get().await?;
     let request = data_rights::open(
         &mut conn,
@@ -132,7 +132,7 @@ pub async fn create_data_request(
         &caller.actor(),
         caller.account_id,
         body.kind.as_str(),
-        details,
+        details.as_deref(),
     )
     .await?;
     Ok(HttpResponse::Accepted().json(DataRequestView::from(request)))

@@ -12,6 +12,7 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct HealthStatus {
     /// `ok` for liveness, `ready` when the database answers.
+    #[schema(max_length = 20)]
     pub status: &'static str,
 }
 

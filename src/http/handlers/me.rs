@@ -17,20 +17,26 @@ use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::schemas;
 use crate::http::throttle::{SignUp, Throttled};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Me {
     pub id: Uuid,
+    #[schema(schema_with = schemas::account_name)]
     pub name: String,
+    #[schema(schema_with = schemas::email)]
     pub email: String,
     pub email_verified: bool,
     #[schema(example = "contract")]
+    #[schema(max_length = 20)]
     pub lawful_basis: String,
+    #[schema(max_length = 50)]
     pub terms_version: String,
     pub terms_accepted_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    #[schema(min_items = 1, max_items = 1)]
     pub roles: Vec<Role>,
 }
 
@@ -53,15 +59,17 @@ impl Me {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
+    #[schema(schema_with = schemas::account_name)]
     pub name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmail {
+    #[schema(schema_with = schemas::email)]
     pub new_email: String,
     /// The current password, to confirm it is really the account holder.
-    #[schema(format = Password)]
+    #[schema(schema_with = schemas::current_password)]
     pub password: String,
 }
 
@@ -75,6 +83,7 @@ pub struct Preferences {
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
     pub id: Uuid,
+    #[schema(max_length = 120)]
     pub device: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
@@ -85,7 +94,10 @@ pub struct SessionView {
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
+    // db::sessions::SESSIONS_LISTED
+    #[schema(max_items = 100)]
     pub items: Vec<SessionView>,
+    #[schema(max_length = 0)]
     pub next_cursor: Option<String>,
 }
 
@@ -141,6 +153,7 @@ pub async fn update_me(
         (status = 202, body = super::accounts::Accepted),
         (status = 403, description = "`wrong-password`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/me/email")]

@@ -21,32 +21,38 @@ use crate::http::ApiError;
 use crate::http::auth::{Authenticated, request_id};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::schemas;
 use crate::http::throttle::{SignIn, Throttled};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
+    #[schema(schema_with = schemas::email)]
     pub email: String,
-    #[schema(format = Password)]
+    #[schema(schema_with = schemas::current_password)]
     pub password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(schema_with = schemas::opaque_token)]
     pub refresh_token: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     /// Short-lived JWT for `Authorization: Bearer …`.
+    #[schema(max_length = 4096)]
     pub access_token: String,
     #[schema(example = "Bearer")]
+    #[schema(max_length = 20)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Opaque, single-use: exchange it at `/api/v1/sessions/refresh` for a new pair.
+    #[schema(schema_with = schemas::opaque_token)]
     pub refresh_token: String,
 }
 
