@@ -182,7 +182,7 @@ fuzz() { # who email password token [extra schemathesis options] -> exit status 
   # which must not land in the repository (nor replay one identity's failures as the other).
   (cd "$tmp/schemathesis-$who" && CONTRACT_BASE=$base CONTRACT_EMAIL=$email CONTRACT_PASSWORD=$password CONTRACT_TOKEN=$token \
     SCHEMATHESIS_HOOKS=$ROOT/scripts/contract_hooks.py \
-    "$SCHEMATHESIS" run "$base/openapi.json" \
+    "$SCHEMATHESIS" --config-file "$ROOT/scripts/schemathesis.toml" run "$base/openapi.json" \
     --checks all --seed "$SEED" --max-time "$BUDGET" \
     --generation-database none --no-color \
     --report junit,ndjson --report-dir "$REPORT/schemathesis-$who" "$@" \

@@ -81,7 +81,12 @@ impl RootSpanBuilder for PrivacyRootSpan {
             Err(error) => {
                 let status = error.as_response_error().status_code().as_u16();
                 span.record("status", status);
-                tracing::error!("request failed before a response was built");
+                // A middleware's refusal (a 4xx) is the client's mistake, not a failure of ours.
+                if status >= 500 {
+                    tracing::error!("request failed before a response was built");
+                } else {
+                    tracing::info!("request refused before a response was built");
+                }
             }
         }
     }

@@ -155,6 +155,7 @@ pub fn bound_by_type(document: &mut serde_json::Value) {
         }
     }
     walk(document);
+    close_request_objects(document);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             if !path.starts_with("/api/v1/admin/") {
@@ -169,6 +170,43 @@ pub fn bound_by_type(document: &mut serde_json::Value) {
                     *security = json!([{ STAFF_SCHEME: [] }]);
                 }
             }
+        }
+    }
+}
+
+/// Every request body refuses fields it does not name (`#[serde(deny_unknown_fields)]` on each
+/// request type, data minimisation); utoipa does not carry that into the variants of a tagged
+/// enum, so it is stated here for every object with named properties a request body reaches.
+fn close_request_objects(document: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn close(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                map.values_mut().for_each(close);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    let mut request_schemas = Vec::new();
+    for item in document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if let Some(name) = schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                request_schemas.push(name.to_owned());
+            }
+        }
+    }
+    for name in request_schemas {
+        if let Some(schema) = document["components"]["schemas"].get_mut(&name) {
+            close(schema);
         }
     }
 }

@@ -42,6 +42,7 @@ pub fn email() -> Object {
         )))
         .min_length(Some(3))
         .max_length(Some(EmailAddress::MAX_CHARS))
+        .pattern(Some(text::ANY_TEXT))
         .examples(["sian@example.org"])
         .build()
 }
@@ -58,6 +59,7 @@ pub fn new_password() -> Object {
         )))
         .min_length(Some(Password::MIN_CHARS))
         .max_length(Some(Password::MAX_CHARS))
+        .pattern(Some(text::ANY_TEXT))
         .description(Some(
             "12–128 characters; not one character repeated, not a well-known password",
         ))
@@ -78,6 +80,7 @@ pub fn current_password() -> Object {
             utoipa::openapi::KnownFormat::Password,
         )))
         .max_length(Some(Password::MAX_CHARS))
+        .pattern(Some(text::ANY_TEXT))
         .build()
 }
 

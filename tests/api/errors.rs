@@ -81,3 +81,96 @@ async fn spawn_app_with_origin(origin: &str) -> crate::helpers::TestApp {
     let origin = origin.to_owned();
     crate::helpers::spawn_app_with(move |s| s.server.cors_allowed_origins = vec![origin]).await
 }
+
+/// Every documented operation, sent values PostgreSQL cannot store (NUL) or that no field allows
+/// (far too long), in its path, its query and every property of its body: each answer is a 4xx
+/// problem, never a 5xx, and nothing reaches the database.
+#[tokio::test]
+async fn hostile_values_in_every_operation_get_a_4xx_problem() {
+    use mynorfolk::domain::account::Role;
+    let app = spawn_app().await;
+    let admin = app.staff("admin@norfolk.gov.uk", Role::Admin).await;
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let long = "x".repeat(5000);
+    let mut sent = 0;
+    for (template, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let params = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let in_place = |place: &str| -> Vec<String> {
+                params
+                    .iter()
+                    .filter(|p| p["in"] == place)
+                    .map(|p| p["name"].as_str().unwrap().to_owned())
+                    .collect()
+            };
+            let body_props: Vec<String> = body_schema(&doc, operation)
+                .and_then(|s| s["properties"].as_object().cloned())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            let mut cases: Vec<(String, Option<serde_json::Value>)> = Vec::new();
+            for bad in ["%00", "a%00b", long.as_str()] {
+                if !in_place("path").is_empty() {
+                    let mut path = template.clone();
+                    for name in in_place("path") {
+                        path = path.replace(&format!("{{{name}}}"), bad);
+                    }
+                    cases.push((path, None));
+                }
+                for name in in_place("query") {
+                    cases.push((format!("{template}?{name}={bad}"), None));
+                }
+            }
+            for bad in ["\u{0}", "a\u{0}b", long.as_str()] {
+                for prop in &body_props {
+                    cases.push((template.clone(), Some(serde_json::json!({ prop: bad }))));
+                }
+            }
+            for (path, body) in cases {
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let mut request = app
+                    .client
+                    .request(method.clone(), app.url(&path))
+                    .bearer_auth(&admin.access_token);
+                if let Some(body) = &body {
+                    request = request.json(body);
+                } else if operation.get("requestBody").is_some() {
+                    request = request.json(&serde_json::json!({}));
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                assert!(
+                    (400..500).contains(&status),
+                    "{method} {path} {body:?} answered {status}"
+                );
+                let content_type = response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(content_type, "application/problem+json", "{method} {path}");
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 150, "only {sent} hostile requests were sent");
+    // The only account is the admin's: nothing was created along the way.
+    assert_eq!(app.count("accounts").await, 1);
+    assert_eq!(app.count("applications").await, 0);
+}
+
+/// The request body's schema, following a `$ref` into components.
+fn body_schema<'a>(
+    doc: &'a serde_json::Value,
+    operation: &'a serde_json::Value,
+) -> Option<&'a serde_json::Value> {
+    let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            Some(&doc["components"]["schemas"][name])
+        }
+        None => schema.is_object().then_some(schema),
+    }
+}

@@ -190,3 +190,41 @@ async fn docs_page_works_offline_from_our_own_assets() {
         .unwrap();
     assert!(initializer.contains("/openapi.json"), "{initializer}");
 }
+
+/// The throttled operations, and only they, document 429 and the rate-limit fields on every
+/// answer (the live answers carry them: `sessions::throttled_operations_tell_the_client_its_budget`).
+#[tokio::test]
+async fn throttled_operations_document_their_rate_limit_fields() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut throttled = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            if !responses.contains_key("429") {
+                continue;
+            }
+            throttled.push(format!("{method} {path}"));
+            for (status, response) in responses {
+                for header in ["RateLimit-Policy", "RateLimit"] {
+                    assert!(
+                        response["headers"].get(header).is_some(),
+                        "{method} {path} {status} lacks {header}"
+                    );
+                }
+            }
+            assert!(responses["429"]["headers"].get("Retry-After").is_some());
+        }
+    }
+    throttled.sort();
+    assert_eq!(
+        throttled,
+        [
+            "post /api/v1/accounts",
+            "post /api/v1/me/email",
+            "post /api/v1/password-resets",
+            "post /api/v1/password-resets/confirm",
+            "post /api/v1/sessions",
+        ]
+    );
+}

@@ -92,14 +92,38 @@ pub enum DecisionRequest {
     },
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountLookup {
-    #[param(schema_with = crate::http::schemas::email)]
     pub email: String,
     /// Why you are looking (recorded in the audit log).
-    #[param(schema_with = crate::http::schemas::access_reason)]
     pub reason: String,
+}
+
+/// By hand: utoipa's derive drops `required` from a parameter whose schema is `schema_with`.
+impl IntoParams for AccountLookup {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        let required = |name: &str, description: &str, schema| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            required("email", "The account's email address", schemas::email()),
+            required(
+                "reason",
+                "Why you are looking (recorded in the audit log)",
+                schemas::access_reason(),
+            ),
+        ]
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
