@@ -54,20 +54,24 @@ async fn insert_refresh_token(
 }
 
 /// The per-request check behind every access token: one primary-key lookup.
-pub async fn is_live(
+/// The account's current role when `session` is a live session of `account`, else `None`: one
+/// primary-key lookup that also answers who the caller is now (a token's own claims could be
+/// minted, or outlive a change of role).
+pub async fn live_role(
     conn: &mut AsyncPgConnection,
     session: Uuid,
     account: Uuid,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        sessions::table
-            .find(session)
-            .filter(sessions::account_id.eq(account))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(diesel::dsl::now)),
-    ))
-    .get_result(conn)
-    .await
+) -> QueryResult<Option<String>> {
+    sessions::table
+        .inner_join(accounts::table)
+        .filter(sessions::id.eq(session))
+        .filter(sessions::account_id.eq(account))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .select(accounts::role)
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// What presenting a refresh token led to.

@@ -104,11 +104,13 @@ impl FromRequest for Authenticated {
                 "sign in: send an access token as `Authorization: Bearer <token>`",
             ))?;
             let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
-            let role = strongest(&claims.roles).ok_or(INVALID_TOKEN)?;
             let mut conn = state.pool.get().await?;
-            if !sessions::is_live(&mut conn, claims.sid, claims.sub).await? {
-                return Err(INVALID_TOKEN);
-            }
+            // The role is the account's as stored now, never the token's claim.
+            let stored = sessions::live_role(&mut conn, claims.sid, claims.sub)
+                .await?
+                .ok_or(INVALID_TOKEN)?;
+            let role = Role::parse(&stored)
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role in accounts")))?;
             Ok(Authenticated {
                 account_id: claims.sub,
                 session_id: claims.sid,
@@ -117,12 +119,6 @@ impl FromRequest for Authenticated {
             })
         })
     }
-}
-
-fn strongest(roles: &[Role]) -> Option<Role> {
-    [Role::Admin, Role::Staff, Role::Resident]
-        .into_iter()
-        .find(|r| roles.contains(r))
 }
 
 fn require(

@@ -461,3 +461,41 @@ async fn using_a_reset_link_counts_against_the_reset_limit() {
     )
     .await;
 }
+
+/// The role is the account's as stored, read in the per-request session check: a token minted
+/// with the signing key and an `admin` claim for a resident's own session gets nothing, and a
+/// member of staff whose role is taken away loses the staff area at once.
+#[tokio::test]
+async fn the_role_comes_from_the_database_not_the_token() {
+    let app = spawn_app().await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let keys = mynorfolk::auth::jwt::JwtKeys::from_settings(&app.settings.auth);
+    let claims = keys.verify(&resident.access_token).unwrap();
+    let forged = keys
+        .issue(claims.sub, claims.sid, Role::Admin, chrono::Utc::now().timestamp())
+        .unwrap();
+    assert_problem(
+        app.get_authed("/api/v1/admin/applications", &forged).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let me = app.get_json("/api/v1/me", &forged).await;
+    assert_eq!(me["roles"], json!(["resident"]));
+
+    let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
+    let queue = app.get_authed("/api/v1/admin/applications", &staff.access_token).await;
+    assert_eq!(queue.status(), 200);
+    use diesel_async::SimpleAsyncConnection;
+    app.db()
+        .await
+        .batch_execute("UPDATE accounts SET role = 'resident' WHERE email = 'officer@norfolk.gov.uk'")
+        .await
+        .unwrap();
+    assert_problem(
+        app.get_authed("/api/v1/admin/applications", &staff.access_token).await,
+        403,
+        "forbidden",
+    )
+    .await;
+}
