@@ -81,6 +81,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// An optional whole number as JSON Schema counts one: `2` and `2.0` alike (serde's integer types
+/// refuse `2.0`, which the document's `type: integer` allows).
+pub fn optional_whole_u32<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    use serde::Deserialize;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {number}")))
+}
+
 /// No string may hold NUL (`\u0000`): PostgreSQL text cannot store it and no one types it. The
 /// OpenAPI document says so for every string (`domain::text::ANY_TEXT`); here it is enforced
 /// once for every body, naming the field.
@@ -203,6 +224,22 @@ mod tests {
         );
         // An escaped backslash before "u0000" is not a NUL.
         assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_point_zero() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Months {
+            #[serde(default, deserialize_with = "optional_whole_u32")]
+            months: Option<u32>,
+        }
+        let parse = |body: &[u8]| parse_json::<Months>(body).map(|m| m.months);
+        assert_eq!(parse(br#"{"months":2}"#).unwrap(), Some(2));
+        assert_eq!(parse(br#"{"months":2.0}"#).unwrap(), Some(2));
+        assert_eq!(parse(br#"{}"#).unwrap(), None);
+        assert!(parse(br#"{"months":2.5}"#).is_err());
+        assert!(parse(br#"{"months":-1}"#).is_err());
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn email() -> Object {
         )))
         .min_length(Some(3))
         .max_length(Some(EmailAddress::MAX_CHARS))
-        .pattern(Some(text::ANY_TEXT))
+        .pattern(Some(EmailAddress::PATTERN))
         .examples(["sian@example.org"])
         .build()
 }

@@ -472,7 +472,12 @@ async fn the_role_comes_from_the_database_not_the_token() {
     let keys = mynorfolk::auth::jwt::JwtKeys::from_settings(&app.settings.auth);
     let claims = keys.verify(&resident.access_token).unwrap();
     let forged = keys
-        .issue(claims.sub, claims.sid, Role::Admin, chrono::Utc::now().timestamp())
+        .issue(
+            claims.sub,
+            claims.sid,
+            Role::Admin,
+            chrono::Utc::now().timestamp(),
+        )
         .unwrap();
     assert_problem(
         app.get_authed("/api/v1/admin/applications", &forged).await,
@@ -484,16 +489,21 @@ async fn the_role_comes_from_the_database_not_the_token() {
     assert_eq!(me["roles"], json!(["resident"]));
 
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let queue = app.get_authed("/api/v1/admin/applications", &staff.access_token).await;
+    let queue = app
+        .get_authed("/api/v1/admin/applications", &staff.access_token)
+        .await;
     assert_eq!(queue.status(), 200);
     use diesel_async::SimpleAsyncConnection;
     app.db()
         .await
-        .batch_execute("UPDATE accounts SET role = 'resident' WHERE email = 'officer@norfolk.gov.uk'")
+        .batch_execute(
+            "UPDATE accounts SET role = 'resident' WHERE email = 'officer@norfolk.gov.uk'",
+        )
         .await
         .unwrap();
     assert_problem(
-        app.get_authed("/api/v1/admin/applications", &staff.access_token).await,
+        app.get_authed("/api/v1/admin/applications", &staff.access_token)
+            .await,
         403,
         "forbidden",
     )

@@ -88,6 +88,7 @@ pub enum DecisionRequest {
         reason: String,
         /// Months beyond the first (default 2).
         #[schema(schema_with = schemas::extension_months)]
+        #[serde(default, deserialize_with = "crate::http::extract::optional_whole_u32")]
         months: Option<u32>,
     },
 }
