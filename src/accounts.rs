@@ -218,6 +218,10 @@ pub async fn confirm_email(
         if !accounts::set_email(conn, account.id, parsed.as_str(), &parsed.normalized()).await? {
             return Err(Failure::EmailTaken);
         }
+        // Links sent before the change (reset links to the old address, other address changes,
+        // which could move the account back to a stale address) are void.
+        let stale = [TokenPurpose::ResetPassword, TokenPurpose::ChangeEmail];
+        accounts::void_tokens(conn, account.id, &stale).await?;
         accounts::mark_verified(conn, account.id).await?;
         let notice = Template::EmailChanged {
             name: account.name.clone(),
@@ -272,6 +276,16 @@ pub async fn send_reset_link(
     .await
 }
 
+/// Whether `token` is a live reset link, checked before the new password is hashed so that
+/// unknown tokens cost no hashing (the link is spent, and checked again, by `reset_password`).
+pub async fn reset_link_is_live(conn: &mut AsyncPgConnection, token: &str) -> Result<(), Failure> {
+    let digest = crate::auth::tokens::digest(token);
+    match accounts::token_is_live(conn, &digest, &[TokenPurpose::ResetPassword]).await? {
+        true => Ok(()),
+        false => Err(Failure::InvalidToken),
+    }
+}
+
 /// Sets a new password from a reset link and signs every session out.
 pub async fn reset_password(
     conn: &mut AsyncPgConnection,
@@ -287,6 +301,8 @@ pub async fn reset_password(
             .ok_or(Failure::InvalidToken)?;
         let account = accounts::find(conn, spent.account_id).await?;
         accounts::set_password_hash(conn, account.id, password_hash).await?;
+        // Every other reset link of the account is stale now.
+        accounts::void_tokens(conn, account.id, &[TokenPurpose::ResetPassword]).await?;
         // Following the emailed link proves the address, too.
         accounts::mark_verified(conn, account.id).await?;
         sessions::revoke_all(conn, account.id).await?;

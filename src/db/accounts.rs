@@ -228,6 +228,43 @@ pub async fn insert_token(
     Ok(())
 }
 
+/// Whether `digest` names a live, unspent token of one of `purposes`, without spending it: lets a
+/// slow step (hashing a new password) wait until the link is known to be good.
+pub async fn token_is_live(
+    conn: &mut AsyncPgConnection,
+    digest: &[u8],
+    purposes: &[TokenPurpose],
+) -> QueryResult<bool> {
+    let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    diesel::select(diesel::dsl::exists(
+        account_tokens::table
+            .find(digest)
+            .filter(account_tokens::used_at.is_null())
+            .filter(account_tokens::expires_at.gt(diesel::dsl::now))
+            .filter(account_tokens::purpose.eq_any(purposes)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Deletes every unspent token of `account` for `purposes`: a completed reset or email change
+/// makes the other links sent for those purposes stale.
+pub async fn void_tokens(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    purposes: &[TokenPurpose],
+) -> QueryResult<usize> {
+    let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    diesel::delete(
+        account_tokens::table
+            .filter(account_tokens::account_id.eq(account))
+            .filter(account_tokens::used_at.is_null())
+            .filter(account_tokens::purpose.eq_any(purposes)),
+    )
+    .execute(conn)
+    .await
+}
+
 /// A token that was just spent.
 #[derive(Debug, Queryable)]
 pub struct SpentToken {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_app};
+use crate::helpers::{PASSWORD, assert_problem, spawn_app, spawn_app_with};
 
 const SIAN: &str = "Siân O'Brien-Ng";
 
@@ -390,4 +390,115 @@ async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
         "unauthorized",
     )
     .await;
+}
+
+/// Links outlive nothing they were for: a completed reset voids the account's other reset
+/// links, and a completed email change voids reset links sent to the old address and the other
+/// address-change links (so the account cannot be moved back to a stale address).
+#[tokio::test]
+async fn completed_resets_and_email_changes_void_the_other_links() {
+    let app = &spawn_app().await;
+    app.verified_resident("sian@example.org").await;
+    let ask = || async move {
+        let body = json!({"email": "sian@example.org"});
+        app.post_json("/api/v1/password-resets", &body).await
+    };
+    ask().await;
+    let first = app
+        .wait_for_email("sian@example.org", "Reset your", 1)
+        .await;
+    ask().await;
+    let second = app
+        .wait_for_email("sian@example.org", "Reset your", 2)
+        .await;
+    let confirm = |token: String, password: &'static str| async move {
+        let body = json!({"token": token, "new_password": password});
+        app.post_json("/api/v1/password-resets/confirm", &body)
+            .await
+    };
+    assert_eq!(
+        confirm(second.token(), "the second new passphrase")
+            .await
+            .status(),
+        200
+    );
+    assert_problem(
+        confirm(first.token(), "the first new passphrase").await,
+        404,
+        "link-invalid",
+    )
+    .await;
+
+    // An email change: a reset link to the old address and an earlier change link go stale.
+    let tokens = app
+        .sign_in_ok("sian@example.org", "the second new passphrase")
+        .await;
+    ask().await;
+    let old_reset = app
+        .wait_for_email("sian@example.org", "Reset your", 3)
+        .await;
+    let access = &tokens.access_token;
+    let change = |to: &'static str| async move {
+        let body = json!({"new_email": to, "password": "the second new passphrase"});
+        app.post_authed("/api/v1/me/email", access, &body).await
+    };
+    assert_eq!(change("stale@example.org").await.status(), 202);
+    let stale_link = app
+        .wait_for_email("stale@example.org", "Confirm your", 1)
+        .await;
+    assert_eq!(change("new@example.org").await.status(), 202);
+    let new_link = app
+        .wait_for_email("new@example.org", "Confirm your", 1)
+        .await;
+    let verify = |token: String| async move {
+        let body = json!({"token": token});
+        app.post_json("/api/v1/accounts/verify", &body).await
+    };
+    assert_eq!(verify(new_link.token()).await.status(), 200);
+    assert_problem(verify(stale_link.token()).await, 404, "link-invalid").await;
+    assert_problem(
+        confirm(old_reset.token(), "a passphrase for the old address").await,
+        404,
+        "link-invalid",
+    )
+    .await;
+    let me = app.get_json("/api/v1/me", &tokens.access_token).await;
+    assert_eq!(me["email"], "new@example.org");
+}
+
+/// An unknown reset token is refused before the new password is hashed: many of them at once
+/// take far less time than one hash (here made deliberately slow), so no one can keep the
+/// hashing pool busy without a real link.
+#[tokio::test]
+async fn unknown_reset_links_cost_no_hashing() {
+    let app = spawn_app_with(|s| {
+        s.auth.hash_cost.memory_kib = 8192;
+        s.auth.hash_cost.iterations = 40;
+        s.auth.hash_max_concurrent = 1;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.sign_up("Sian Jones", "sian@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    let one_hash = started.elapsed();
+    let started = std::time::Instant::now();
+    let app = &app;
+    let attempts = (0..8).map(|n| async move {
+        let body =
+            json!({"token": format!("{n:0>43}"), "new_password": "an attacker's passphrase"});
+        app.post_json("/api/v1/password-resets/confirm", &body)
+            .await
+    });
+    for response in futures_util::future::join_all(attempts).await {
+        assert_problem(response, 404, "link-invalid").await;
+    }
+    let eight_refusals = started.elapsed();
+    assert!(
+        eight_refusals * 2 < one_hash,
+        "8 unknown links took {eight_refusals:?}; one sign-up's hash {one_hash:?}"
+    );
 }

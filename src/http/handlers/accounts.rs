@@ -195,6 +195,8 @@ pub async fn confirm_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse(&body.new_password)
         .map_err(|e| ValidationErrors::single("new_password", e.to_string()))?;
+    // An unknown link costs a look-up, not a hash: no one can keep the hashing pool busy.
+    accounts::reset_link_is_live(&mut *state.pool.get().await?, &body.token).await?;
     let hash = state.hasher.hash(password.expose()).await?;
     let mut conn = state.pool.get().await?;
     accounts::reset_password(
