@@ -155,12 +155,27 @@ pub async fn register(
                     outbox::enqueue(conn, Some(existing.id), &existing.email, &notice).await?;
                     return Ok(());
                 }
-                // Never verified: whoever signed up before cannot be trusted to own the address.
-                // The latest sign-up's name and password replace theirs and earlier links stop
-                // working, so only the person who controls the mailbox ends up with the account.
-                accounts::restart_unverified(conn, existing.id, new.name.as_str(), password_hash)
-                    .await?;
-                accounts::find(conn, existing.id).await?
+                // Contested and never verified: neither sign-up can be trusted to own the address.
+                // No password survives and earlier links stop working; the mailbox is sent a link
+                // to choose the password (which also verifies the address), so only the person who
+                // reads it ends up with a working password.
+                accounts::restart_unverified(conn, existing.id, new.name.as_str()).await?;
+                let token = OpaqueToken::generate();
+                let expires_at = now + VERIFY_TOKEN_TTL;
+                let purpose = TokenPurpose::ResetPassword;
+                accounts::insert_token(
+                    conn,
+                    &token.digest(),
+                    existing.id,
+                    purpose,
+                    None,
+                    expires_at,
+                )
+                .await?;
+                let link = frontend_link(app, "reset-password", Some(&token));
+                let finish = Template::FinishSignUp { link };
+                outbox::enqueue(conn, Some(existing.id), &existing.email, &finish).await?;
+                return Ok(());
             }
         };
         let token = OpaqueToken::generate();
@@ -178,10 +193,7 @@ pub async fn register(
             conn,
             Some(account.id),
             &account.email,
-            &Template::VerifyEmail {
-                name: account.name,
-                link,
-            },
+            &Template::VerifyEmail { link },
         )
         .await?;
         Ok(())
@@ -266,7 +278,11 @@ pub async fn send_reset_link(
             Some(account.id),
             &account.email,
             &Template::ResetPassword {
-                name: account.name,
+                // An unverified account's name was chosen by whoever signed up: not for its mailbox.
+                name: match account.email_verified_at {
+                    Some(_) => account.name,
+                    None => "there".into(),
+                },
                 link,
             },
         )
@@ -358,7 +374,6 @@ pub async fn request_email_change(
                 )
                 .await?;
                 let confirm = Template::ConfirmNewEmail {
-                    name: account.name.clone(),
                     link: frontend_link(app, "verify-email", Some(&token)),
                 };
                 outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm).await?;

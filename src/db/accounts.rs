@@ -88,7 +88,6 @@ pub async fn restart_unverified(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     name: &str,
-    password_hash: &str,
 ) -> QueryResult<()> {
     diesel::update(
         accounts::table
@@ -97,7 +96,7 @@ pub async fn restart_unverified(
     )
     .set((
         accounts::name.eq(name),
-        accounts::password_hash.eq(password_hash),
+        accounts::password_hash.eq(None::<String>),
         accounts::updated_at.eq(diesel::dsl::now),
     ))
     .execute(conn)

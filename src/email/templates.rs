@@ -3,9 +3,16 @@
 
 /// One email to send, with what it needs to be written.
 #[derive(Debug, Clone)]
+///
+/// An address that has not yet proved it wants our email (a sign-up, a new address) is sent no text
+/// a caller chose: those templates take no name.
 pub enum Template {
     VerifyEmail {
-        name: String,
+        link: String,
+    },
+    /// A second sign-up for an address that was never verified: the mailbox's owner chooses the
+    /// password (no earlier sign-up's password survives).
+    FinishSignUp {
         link: String,
     },
     AlreadyRegistered {
@@ -22,7 +29,6 @@ pub enum Template {
         reset_link: String,
     },
     ConfirmNewEmail {
-        name: String,
         link: String,
     },
     EmailChanged {
@@ -78,6 +84,7 @@ impl Template {
     pub fn code(&self) -> &'static str {
         match self {
             Template::VerifyEmail { .. } => "verify_email",
+            Template::FinishSignUp { .. } => "finish_sign_up",
             Template::AlreadyRegistered { .. } => "already_registered",
             Template::ResetPassword { .. } => "reset_password",
             Template::PasswordChanged { .. } => "password_changed",
@@ -97,9 +104,13 @@ impl Template {
     pub fn render(&self) -> (String, String) {
         let note;
         let (text, values): (&str, Vec<(&str, &str)>) = match self {
-            Template::VerifyEmail { name, link } => (
+            Template::VerifyEmail { link } => (
                 include_str!("templates/verify_email.txt"),
-                vec![("name", name), ("link", link)],
+                vec![("link", link)],
+            ),
+            Template::FinishSignUp { link } => (
+                include_str!("templates/finish_sign_up.txt"),
+                vec![("link", link)],
             ),
             Template::AlreadyRegistered {
                 name,
@@ -121,9 +132,9 @@ impl Template {
                 include_str!("templates/password_changed.txt"),
                 vec![("name", name), ("reset_link", reset_link)],
             ),
-            Template::ConfirmNewEmail { name, link } => (
+            Template::ConfirmNewEmail { link } => (
                 include_str!("templates/confirm_new_email.txt"),
-                vec![("name", name), ("link", link)],
+                vec![("link", link)],
             ),
             Template::EmailChanged { name, new_email } => (
                 include_str!("templates/email_changed.txt"),
@@ -238,10 +249,8 @@ mod tests {
     fn every_placeholder_is_filled() {
         let s = || "x".to_owned();
         let all = [
-            Template::VerifyEmail {
-                name: s(),
-                link: s(),
-            },
+            Template::VerifyEmail { link: s() },
+            Template::FinishSignUp { link: s() },
             Template::AlreadyRegistered {
                 name: s(),
                 sign_in_link: s(),
@@ -255,10 +264,7 @@ mod tests {
                 name: s(),
                 reset_link: s(),
             },
-            Template::ConfirmNewEmail {
-                name: s(),
-                link: s(),
-            },
+            Template::ConfirmNewEmail { link: s() },
             Template::EmailChanged {
                 name: s(),
                 new_email: s(),

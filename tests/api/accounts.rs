@@ -23,7 +23,8 @@ async fn sign_up_verify_then_sign_in() {
     let email = app
         .wait_for_email("Sian@Example.org", "Confirm your email", 1)
         .await;
-    assert!(email.body.contains(SIAN), "{}", email.body);
+    // The address has not yet shown it wants our email: no name a caller typed goes to it.
+    assert!(!email.body.contains(SIAN), "{}", email.body);
     assert!(
         email
             .body
@@ -107,29 +108,48 @@ async fn signing_up_again_answers_the_same_and_emails_the_owner() {
 }
 
 #[tokio::test]
-async fn an_unverified_address_signing_up_again_gets_a_fresh_link() {
+async fn signing_up_again_before_verifying_lets_only_the_mailbox_choose_the_password() {
     let app = spawn_app().await;
     app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
     let first = app
         .wait_for_email("sian@example.org", "Confirm your email", 1)
         .await;
-    app.sign_up(SIAN, "sian@example.org", PASSWORD).await;
-    app.wait_for_email("sian@example.org", "Confirm your email", 2)
+    app.sign_up(SIAN, "sian@example.org", "a second passphrase")
         .await;
-    let second = app
-        .emails_to("sian@example.org", "Confirm your email")
-        .into_iter()
-        .find(|e| e.token() != first.token())
-        .unwrap();
-    // The fresh link works; the earlier one was voided by the second sign-up.
+    let finish = app
+        .wait_for_email(
+            "sian@example.org",
+            "Finish opening your MyNorfolk account",
+            1,
+        )
+        .await;
+    assert!(
+        finish.body.contains("/reset-password?token="),
+        "{}",
+        finish.body
+    );
+    // The earlier link is void and neither password given so far opens the account.
     let stale = app
         .post_json("/api/v1/accounts/verify", &json!({"token": first.token()}))
         .await;
     assert_problem(stale, 404, "link-invalid").await;
-    let verified = app
-        .post_json("/api/v1/accounts/verify", &json!({"token": second.token()}))
+    for password in [PASSWORD, "a second passphrase"] {
+        assert_problem(
+            app.sign_in("sian@example.org", password).await,
+            401,
+            "unauthorized",
+        )
         .await;
-    assert_eq!(verified.status(), 200);
+    }
+    let chosen = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": finish.token(), "new_password": "chosen from the mailbox"}),
+        )
+        .await;
+    assert_eq!(chosen.status(), 200);
+    app.sign_in_ok("sian@example.org", "chosen from the mailbox")
+        .await;
 }
 
 #[tokio::test]
@@ -341,48 +361,39 @@ async fn expired_links_do_not_work() {
 #[tokio::test]
 async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
     let app = spawn_app().await;
-    // An attacker registers the victim's address with their own password, and never verifies.
-    assert_eq!(
-        app.sign_up("Mallory", "victim@example.org", "attacker passphrase 1")
-            .await
-            .status(),
-        202
-    );
-    let attackers_link = app
-        .wait_for_email("victim@example.org", "Confirm your email", 1)
-        .await;
-    // The victim signs up later and follows the link that reaches their mailbox.
+    // The victim signs up; before they follow their link, an attacker signs up with the victim's
+    // address and a password of their own (the pre-hijacking attack).
     assert_eq!(
         app.sign_up("Victoria Owner", "victim@example.org", PASSWORD)
             .await
             .status(),
         202
     );
-    app.wait_for_email("victim@example.org", "Confirm your email", 2)
-        .await;
     let victims_link = app
-        .emails_to("victim@example.org", "Confirm your email")
-        .into_iter()
-        .find(|e| e.body.contains("Hello Victoria Owner"))
-        .expect("a link addressed to the victim");
-    let stale = app
-        .post_json(
-            "/api/v1/accounts/verify",
-            &json!({"token": attackers_link.token()}),
-        )
+        .wait_for_email("victim@example.org", "Confirm your email", 1)
         .await;
-    assert_problem(stale, 404, "link-invalid").await;
-    let verified = app
+    assert_eq!(
+        app.sign_up(
+            "Mallory Refunds",
+            "victim@example.org",
+            "attacker passphrase 1"
+        )
+        .await
+        .status(),
+        202
+    );
+    let finish = app
+        .wait_for_email("victim@example.org", "Finish opening", 1)
+        .await;
+    assert!(!finish.body.contains("Mallory"), "{}", finish.body);
+    // The victim's (now stale) link and the attacker's password both lead nowhere.
+    let stale = app
         .post_json(
             "/api/v1/accounts/verify",
             &json!({"token": victims_link.token()}),
         )
         .await;
-    assert_eq!(verified.status(), 200);
-
-    let tokens = app.sign_in_ok("victim@example.org", PASSWORD).await;
-    let me: Value = app.get_json("/api/v1/me", &tokens.access_token).await;
-    assert_eq!(me["name"], "Victoria Owner");
+    assert_problem(stale, 404, "link-invalid").await;
     assert_problem(
         app.sign_in("victim@example.org", "attacker passphrase 1")
             .await,
@@ -390,6 +401,54 @@ async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
         "unauthorized",
     )
     .await;
+    // Only the mailbox's reader chooses the password; the attacker's never works.
+    let chosen = app
+        .post_json(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": finish.token(), "new_password": "the real owner's passphrase"}),
+        )
+        .await;
+    assert_eq!(chosen.status(), 200);
+    app.sign_in_ok("victim@example.org", "the real owner's passphrase")
+        .await;
+    assert_problem(
+        app.sign_in("victim@example.org", "attacker passphrase 1")
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+/// Text an anonymous caller chose (the name given at sign-up) never reaches an address that has
+/// not proved it wants our email: not in the confirmation, not in a reset link asked for it.
+#[tokio::test]
+async fn a_sign_up_name_is_not_mailed_to_an_unverified_address() {
+    let app = spawn_app().await;
+    let lure = "Claim your refund at https://refunds.example";
+    assert_eq!(
+        app.sign_up(lure, "target@example.org", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    let confirm = app
+        .wait_for_email("target@example.org", "Confirm your email", 1)
+        .await;
+    assert!(
+        !confirm.body.contains("refunds.example"),
+        "{}",
+        confirm.body
+    );
+    app.post_json(
+        "/api/v1/password-resets",
+        &json!({"email": "target@example.org"}),
+    )
+    .await;
+    let reset = app
+        .wait_for_email("target@example.org", "Reset your", 1)
+        .await;
+    assert!(!reset.body.contains("refunds.example"), "{}", reset.body);
 }
 
 /// Links outlive nothing they were for: a completed reset voids the account's other reset
