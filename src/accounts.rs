@@ -36,6 +36,9 @@ pub enum Failure {
     /// The account was erased while the request was under way.
     #[error("the account no longer exists")]
     Erased,
+    /// The password changed (a reset) after it was checked and before the request could act.
+    #[error("the password changed while this request was under way")]
+    PasswordChanged,
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -348,8 +351,10 @@ pub async fn request_email_change(
     new_email: &EmailAddress,
 ) -> Result<(), Failure> {
     conn.transaction(async move |conn| {
-        if !accounts::lock_active(conn, account.id).await? {
-            return Err(Failure::Erased);
+        // The password was checked against this hash; a reset since then voids the request.
+        let checked = account.password_hash.as_deref().unwrap_or_default();
+        if !accounts::lock_with_password(conn, account.id, checked).await? {
+            return Err(Failure::PasswordChanged);
         }
         match accounts::find_by_email(conn, &new_email.normalized()).await? {
             Some(owner) => {
@@ -390,16 +395,21 @@ pub async fn request_email_change(
     .await
 }
 
-/// Opens a session with its first refresh token, audited; returns the session id.
+/// Opens a session with its first refresh token, audited; returns the session id. Only while
+/// `password_hash` (the one the caller's password was checked against) is still the account's.
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     account: Uuid,
+    password_hash: &str,
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
 ) -> Result<Uuid, Failure> {
     conn.transaction(async move |conn| {
+        if !accounts::lock_with_password(conn, account, password_hash).await? {
+            return Err(Failure::PasswordChanged);
+        }
         let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
         let event = audit::Event {
             target_type: "session",

@@ -176,6 +176,44 @@ pub async fn set_email(
 
 /// Locks the account against erasure for the rest of the caller's transaction; `false` when it
 /// has been erased (or is gone), in which case the caller must write nothing about the person.
+/// As `lock_active`, and only while the password hash is still `hash`: a step that checked a
+/// password before a reset committed must not act on it after (the share lock makes a concurrent
+/// reset wait for this transaction, and then revoke what it wrote).
+pub async fn lock_with_password(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    hash: &str,
+) -> QueryResult<bool> {
+    let found: Option<Uuid> = accounts::table
+        .find(id)
+        .filter(accounts::erased_at.is_null())
+        .filter(accounts::password_hash.eq(hash))
+        .select(accounts::id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Replaces the password hash with a rehash of the same password, unless it changed meanwhile.
+pub async fn rehash_password(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        accounts::table
+            .find(id)
+            .filter(accounts::password_hash.eq(old)),
+    )
+    .set(accounts::password_hash.eq(new))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
 pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let found: Option<Uuid> = accounts::table
         .find(id)

@@ -509,3 +509,55 @@ async fn the_role_comes_from_the_database_not_the_token() {
     )
     .await;
 }
+
+/// A sign-in whose password check started before a reset and finished after it opens nothing:
+/// in every round of parallel sign-ins racing a reset, each token obtained with the old password
+/// is refused once the reset has answered.
+#[tokio::test]
+async fn sign_ins_racing_a_reset_leave_no_session_for_the_old_password() {
+    let app = &spawn_app_with(|s| {
+        s.auth.hash_cost.memory_kib = 4096;
+        s.auth.hash_cost.iterations = 20;
+        s.auth.hash_max_concurrent = 4;
+    })
+    .await;
+    app.verified_resident("sian@example.org").await;
+    let mut password = PASSWORD.to_owned();
+    let mut spent = std::collections::HashSet::new();
+    for round in 0..5 {
+        app.post_json(
+            "/api/v1/password-resets",
+            &json!({"email": "sian@example.org"}),
+        )
+        .await;
+        app.wait_for_email("sian@example.org", "Reset your", round + 1)
+            .await;
+        let link = app
+            .emails_to("sian@example.org", "Reset your")
+            .into_iter()
+            .find(|e| !spent.contains(&e.token()))
+            .unwrap();
+        spent.insert(link.token());
+        let next = format!("round {round} new passphrase");
+        let sign_ins = (0..6).map(|_| {
+            let password = password.clone();
+            async move { app.sign_in("sian@example.org", &password).await }
+        });
+        let body = json!({"token": link.token(), "new_password": next});
+        let reset = app.post_json("/api/v1/password-resets/confirm", &body);
+        let (responses, reset) = tokio::join!(futures_util::future::join_all(sign_ins), reset);
+        assert_eq!(reset.status(), 200);
+        for response in responses {
+            if response.status() == 200 {
+                let tokens: crate::helpers::Tokens = response.json().await.unwrap();
+                let me = app.get_authed("/api/v1/me", &tokens.access_token).await;
+                assert_eq!(
+                    me.status(),
+                    401,
+                    "round {round}: a session for the old password outlived the reset"
+                );
+            }
+        }
+        password = next;
+    }
+}

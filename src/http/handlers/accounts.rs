@@ -216,6 +216,9 @@ impl From<accounts::Failure> for ApiError {
             accounts::Failure::InvalidToken => ApiError::LinkInvalid,
             accounts::Failure::EmailTaken => ApiError::Conflict(failure.to_string()),
             accounts::Failure::Erased => ApiError::NotFound,
+            accounts::Failure::PasswordChanged => ApiError::Unauthorized(
+                "the password changed while this request was under way: sign in again",
+            ),
             accounts::Failure::Database(e) => e.into(),
         }
     }

@@ -105,8 +105,12 @@ pub async fn sign_in(
     };
     backoff.record_success(&key);
     let mut conn = state.pool.get().await?;
-    if let Verified::YesRehashed(new_hash) = &verified {
-        accounts::set_password_hash(&mut conn, account.id, new_hash).await?;
+    // The session may only be written for the password checked here, if it is still current.
+    let mut checked_hash = account.password_hash.clone().unwrap_or_default();
+    if let Verified::YesRehashed(new_hash) = &verified
+        && accounts::rehash_password(&mut conn, account.id, &checked_hash, new_hash).await?
+    {
+        checked_hash = new_hash.clone();
     }
     if account.email_verified_at.is_none() {
         return Err(ApiError::Forbidden {
@@ -125,9 +129,20 @@ pub async fn sign_in(
         request_id: request_id(&req),
     };
     let digest = refresh_token.digest();
-    let session_id =
-        crate::accounts::open_session(&mut conn, &actor, account.id, &device, expires_at, &digest)
-            .await?;
+    let session_id = crate::accounts::open_session(
+        &mut conn,
+        &actor,
+        account.id,
+        &checked_hash,
+        &device,
+        expires_at,
+        &digest,
+    )
+    .await
+    .map_err(|failure| match failure {
+        crate::accounts::Failure::PasswordChanged => WRONG_CREDENTIALS,
+        other => other.into(),
+    })?;
     token_pair(&state, account.id, session_id, role, refresh_token)
 }
 
