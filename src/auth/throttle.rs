@@ -5,7 +5,6 @@
 //! have accounts).
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -130,44 +129,6 @@ impl RateLimiter {
     }
 }
 
-/// Entries kept before stale ones are swept.
-const BACKOFF_SWEEP_AT: usize = 10_000;
-/// A flood of distinct keys beyond this empties the map: memory stays bounded, at the price of
-/// forgetting counts during such an attack.
-const BACKOFF_HARD_CAP: usize = 100_000;
-
-/// A map that sweeps stale entries at most once per `every`, so a flood of fresh keys does not
-/// make every request scan it.
-struct Keyed<K, V> {
-    map: HashMap<K, V>,
-    last_sweep: Option<Instant>,
-}
-
-impl<K: Eq + Hash, V> Keyed<K, V> {
-    fn new() -> Self {
-        Keyed {
-            map: HashMap::new(),
-            last_sweep: None,
-        }
-    }
-
-    fn sweep(&mut self, now: Instant, every: Duration, keep: impl FnMut(&K, &mut V) -> bool) {
-        if self.map.len() >= BACKOFF_HARD_CAP {
-            self.map.clear();
-            return;
-        }
-        if self.map.len() < BACKOFF_SWEEP_AT
-            || self
-                .last_sweep
-                .is_some_and(|last| now.duration_since(last) < every)
-        {
-            return;
-        }
-        self.last_sweep = Some(now);
-        self.map.retain(keep);
-    }
-}
-
 /// The key a client is limited by: its IPv4 address, or the /64 network of its IPv6 address
 /// (one subscriber usually holds a whole /64, so single addresses would be trivial to rotate).
 pub fn client_key(ip: IpAddr) -> IpAddr {
@@ -180,6 +141,12 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The back-off's keys and when they were last swept.
+struct Keyed<K, V> {
+    map: HashMap<K, V>,
+    last_sweep: Option<Instant>,
+}
+
 /// After `free_failures` failures, each further failure locks the key for twice as long as the
 /// last, from `base` up to `max`. A success clears the key.
 pub struct FailureBackoff {
@@ -189,42 +156,64 @@ pub struct FailureBackoff {
     state: Mutex<Keyed<String, (u32, Instant)>>,
 }
 
+/// Keys held before idle ones are swept (at most once a second). Over `BACKOFF_CAP` keys, those
+/// not locked are dropped first; a locked key is never forgotten before its lock ends.
+const BACKOFF_SWEEP_AT: usize = 10_000;
+const BACKOFF_CAP: usize = 100_000;
+
 impl FailureBackoff {
     pub fn new(free_failures: u32, base: Duration, max: Duration) -> Self {
         FailureBackoff {
             free_failures,
             base,
             max,
-            state: Mutex::new(Keyed::new()),
+            state: Mutex::new(Keyed {
+                map: HashMap::new(),
+                last_sweep: None,
+            }),
         }
     }
 
-    /// `Err(wait)` while the key is locked.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let state = self.state.lock().expect("backoff lock");
-        match state.map.get(key) {
-            Some((_, until)) if *until > now => Err(*until - now),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, key: &str, now: Instant) {
+    /// Counts an attempt for `key` as a failure before its slow password check, under one lock,
+    /// so that parallel guesses all count; `Err(wait)` while the key is locked. After
+    /// `free_failures`, each further attempt locks the key for twice as long as the last, from
+    /// `base` up to `max`. `record_success` clears the key.
+    pub fn begin_attempt(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().expect("backoff lock");
-        let max = self.max;
-        state.sweep(now, Duration::from_secs(1), |_, (_, until)| {
-            now.saturating_duration_since(*until) < max
-        });
+        self.sweep(&mut state, now);
         let entry = state.map.entry(key.to_owned()).or_insert((0, now));
+        if entry.1 > now {
+            return Err(entry.1 - now);
+        }
         entry.0 += 1;
         if entry.0 > self.free_failures {
             let doublings = (entry.0 - self.free_failures - 1).min(16);
-            let lock = self.base.saturating_mul(1 << doublings).min(self.max);
-            entry.1 = now + lock;
+            entry.1 = now + self.base.saturating_mul(1 << doublings).min(self.max);
         }
+        Ok(())
     }
 
     pub fn record_success(&self, key: &str) {
         self.state.lock().expect("backoff lock").map.remove(key);
+    }
+
+    fn sweep(&self, state: &mut Keyed<String, (u32, Instant)>, now: Instant) {
+        let due = state.map.len() >= BACKOFF_SWEEP_AT
+            && state
+                .last_sweep
+                .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1));
+        if !due {
+            return;
+        }
+        state.last_sweep = Some(now);
+        // A key idle for longer than the longest lock starts afresh anyway.
+        let max = self.max;
+        state
+            .map
+            .retain(|_, (_, until)| now.saturating_duration_since(*until) < max);
+        if state.map.len() >= BACKOFF_CAP {
+            state.map.retain(|_, (_, until)| *until > now);
+        }
     }
 }
 
@@ -281,24 +270,46 @@ mod tests {
     }
 
     #[test]
-    fn backoff_locks_after_free_failures_and_doubles() {
+    fn backoff_counts_attempts_locks_after_free_ones_and_doubles() {
         let backoff = FailureBackoff::new(2, Duration::from_secs(30), Duration::from_secs(100));
         let t0 = Instant::now();
-        backoff.record_failure("k", t0);
-        backoff.record_failure("k", t0);
-        assert!(backoff.check("k", t0).is_ok(), "two free failures");
-        backoff.record_failure("k", t0);
-        assert_eq!(backoff.check("k", t0).unwrap_err(), Duration::from_secs(30));
-        backoff.record_failure("k", t0);
-        assert_eq!(backoff.check("k", t0).unwrap_err(), Duration::from_secs(60));
-        backoff.record_failure("k", t0);
+        assert!(backoff.begin_attempt("k", t0).is_ok());
+        assert!(backoff.begin_attempt("k", t0).is_ok(), "two free attempts");
+        assert!(
+            backoff.begin_attempt("k", t0).is_ok(),
+            "the third is checked, and locks"
+        );
         assert_eq!(
-            backoff.check("k", t0).unwrap_err(),
+            backoff.begin_attempt("k", t0).unwrap_err(),
+            Duration::from_secs(30)
+        );
+        let t1 = t0 + Duration::from_secs(30);
+        assert!(backoff.begin_attempt("k", t1).is_ok());
+        assert_eq!(
+            backoff.begin_attempt("k", t1).unwrap_err(),
+            Duration::from_secs(60)
+        );
+        let t2 = t1 + Duration::from_secs(60);
+        assert!(backoff.begin_attempt("k", t2).is_ok());
+        assert_eq!(
+            backoff.begin_attempt("k", t2).unwrap_err(),
             Duration::from_secs(100),
             "capped"
         );
         backoff.record_success("k");
-        assert!(backoff.check("k", t0).is_ok());
+        assert!(backoff.begin_attempt("k", t2).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_addresses_never_unlocks_a_locked_one() {
+        let backoff = FailureBackoff::new(0, Duration::from_secs(600), Duration::from_secs(900));
+        let t0 = Instant::now();
+        backoff.begin_attempt("victim", t0).unwrap();
+        for n in 0..(BACKOFF_CAP + 10) {
+            let _ = backoff.begin_attempt(&format!("flood{n}"), t0 + Duration::from_secs(2));
+        }
+        let later = t0 + Duration::from_secs(3);
+        assert!(backoff.begin_attempt("victim", later).is_err());
     }
 
     #[test]

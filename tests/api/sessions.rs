@@ -561,3 +561,35 @@ async fn sign_ins_racing_a_reset_leave_no_session_for_the_old_password() {
         password = next;
     }
 }
+
+/// Parallel wrong guesses all count: each is counted before its (slow) password check, so of 12
+/// sent at once only the free ones and the one that locks are checked; the rest are 429. Repeated
+/// on fresh addresses.
+#[tokio::test]
+async fn parallel_wrong_guesses_cannot_outrun_the_back_off() {
+    let app = &spawn_app_with(|s| {
+        s.limits.failed_sign_ins_before_backoff = 5;
+        s.auth.hash_max_concurrent = 4;
+    })
+    .await;
+    for round in 0..3 {
+        let email = format!("target{round}@example.org");
+        app.verified_resident(&email).await;
+        let guesses = (0..12).map(|n| {
+            let email = email.clone();
+            async move {
+                app.sign_in(&email, &format!("wrong guess number {n}"))
+                    .await
+            }
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!((checked, refused), (6, 6), "round {round}: {statuses:?}");
+        assert_problem(app.sign_in(&email, PASSWORD).await, 429, "rate-limited").await;
+    }
+}

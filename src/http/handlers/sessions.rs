@@ -86,9 +86,11 @@ pub async fn sign_in(
         .chars()
         .take(EmailAddress::MAX_CHARS + 1)
         .collect();
+    // Counted as a failure before the slow check, so parallel guesses all count; a success
+    // clears it.
     let backoff = &state.throttles.failed_sign_ins;
     backoff
-        .check(&key, Instant::now())
+        .begin_attempt(&key, Instant::now())
         .map_err(|wait| ApiError::RateLimited {
             retry_after_secs: retry_after_secs(wait),
         })?;
@@ -100,7 +102,6 @@ pub async fn sign_in(
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
     let verified = state.hasher.verify(&body.password, stored).await?;
     let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
-        backoff.record_failure(&key, Instant::now());
         return Err(WRONG_CREDENTIALS);
     };
     backoff.record_success(&key);
