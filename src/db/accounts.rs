@@ -184,16 +184,23 @@ pub async fn lock_with_password(
     id: Uuid,
     hash: &str,
 ) -> QueryResult<bool> {
-    let found: Option<Uuid> = accounts::table
+    let stored = lock_returning_password(conn, id).await?;
+    Ok(stored.flatten().as_deref() == Some(hash))
+}
+
+/// Share-locks the account unless it is erased; its password hash, when it is there.
+async fn lock_returning_password(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<Option<String>>> {
+    accounts::table
         .find(id)
         .filter(accounts::erased_at.is_null())
-        .filter(accounts::password_hash.eq(hash))
-        .select(accounts::id)
+        .select(accounts::password_hash)
         .for_share()
         .first(conn)
         .await
-        .optional()?;
-    Ok(found.is_some())
+        .optional()
 }
 
 /// Replaces the password hash with a rehash of the same password, unless it changed meanwhile.
@@ -215,15 +222,7 @@ pub async fn rehash_password(
 }
 
 pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    let found: Option<Uuid> = accounts::table
-        .find(id)
-        .filter(accounts::erased_at.is_null())
-        .select(accounts::id)
-        .for_share()
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(found.is_some())
+    Ok(lock_returning_password(conn, id).await?.is_some())
 }
 
 /// What a one-time email token is for.

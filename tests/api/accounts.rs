@@ -142,10 +142,7 @@ async fn signing_up_again_before_verifying_lets_only_the_mailbox_choose_the_pass
         .await;
     }
     let chosen = app
-        .post_json(
-            "/api/v1/password-resets/confirm",
-            &json!({"token": finish.token(), "new_password": "chosen from the mailbox"}),
-        )
+        .confirm_reset(&finish.token(), "chosen from the mailbox")
         .await;
     assert_eq!(chosen.status(), 200);
     app.sign_in_ok("sian@example.org", "chosen from the mailbox")
@@ -301,12 +298,7 @@ async fn password_reset_flow() {
     assert!(app.emails_to("nobody@example.org", "").is_empty());
 
     // A weak new password is refused and spends nothing.
-    let weak = app
-        .post_json(
-            "/api/v1/password-resets/confirm",
-            &json!({"token": email.token(), "new_password": "short"}),
-        )
-        .await;
+    let weak = app.confirm_reset(&email.token(), "short").await;
     let problem = assert_problem(weak, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "new_password");
 
@@ -333,10 +325,7 @@ async fn password_reset_flow() {
     .await;
     app.sign_in_ok("sian@example.org", new_password).await;
     let reused = app
-        .post_json(
-            "/api/v1/password-resets/confirm",
-            &json!({"token": email.token(), "new_password": "yet another passphrase"}),
-        )
+        .confirm_reset(&email.token(), "yet another passphrase")
         .await;
     assert_problem(reused, 404, "link-invalid").await;
     app.wait_for_email("sian@example.org", "Your MyNorfolk password was changed", 1)
@@ -403,10 +392,7 @@ async fn signing_up_first_with_someone_elses_address_takes_nothing_over() {
     .await;
     // Only the mailbox's reader chooses the password; the attacker's never works.
     let chosen = app
-        .post_json(
-            "/api/v1/password-resets/confirm",
-            &json!({"token": finish.token(), "new_password": "the real owner's passphrase"}),
-        )
+        .confirm_reset(&finish.token(), "the real owner's passphrase")
         .await;
     assert_eq!(chosen.status(), 200);
     app.sign_in_ok("victim@example.org", "the real owner's passphrase")

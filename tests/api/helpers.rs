@@ -495,6 +495,15 @@ impl TestApp {
         .await
     }
 
+    /// Follows a reset link (or a finish-your-sign-up link) with a new password.
+    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/password-resets/confirm",
+            &serde_json::json!({"token": token, "new_password": new_password}),
+        )
+        .await
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
         self.post_json(
             "/api/v1/sessions",
