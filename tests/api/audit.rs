@@ -38,3 +38,24 @@ async fn the_database_refuses_to_change_or_delete_audit_rows() {
             .is_err()
     );
 }
+
+/// Reading the audit log is itself audited: who read it, about whom, in the same transaction.
+#[tokio::test]
+async fn reading_the_audit_log_is_audited() {
+    use mynorfolk::domain::account::Role;
+    let app = spawn_app().await;
+    app.verified_resident("sian@example.org").await;
+    let officer = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
+    let me: serde_json::Value = app.get_json("/api/v1/me", &officer.access_token).await;
+    let before = app
+        .count("audit_events WHERE action = 'audit_log.viewed'")
+        .await;
+    let page: serde_json::Value = app
+        .get_json("/api/v1/admin/audit-events?limit=5", &officer.access_token)
+        .await;
+    assert!(!page["items"].as_array().unwrap().is_empty());
+    let officer_id = me["id"].as_str().unwrap();
+    let recorded =
+        format!("audit_events WHERE action = 'audit_log.viewed' AND actor_id = '{officer_id}'");
+    assert_eq!(app.count(&recorded).await, before + 1);
+}

@@ -322,7 +322,7 @@ pub async fn look_up_account(
 #[get("/api/v1/admin/audit-events")]
 pub async fn list_audit_events(
     state: web::Data<AppState>,
-    _staff: Staff,
+    Staff(caller): Staff,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before_id) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
@@ -347,8 +347,23 @@ pub async fn list_audit_events(
         from: query.from,
         before: query.to,
     };
+    // Reading the audit log is itself a read of personal data: recorded with the read.
+    let read = audit::Event {
+        action: "audit_log.viewed",
+        target_type: "audit_log",
+        target_id: None,
+        subject_id: query.account_id,
+        reason: Some("audit log"),
+    };
+    let actor = caller.actor();
     let mut conn = state.pool.get().await?;
-    let rows = audit::page(&mut conn, &filters, before_id, limit).await?;
+    let rows = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let rows = audit::page(conn, &filters, before_id, limit).await?;
+            audit::record(conn, &actor, read).await?;
+            Ok(rows)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(pagination::page_with(
         rows,
         limit,
