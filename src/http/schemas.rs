@@ -3,11 +3,16 @@
 
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use crate::domain::account::{AccountName, EmailAddress, Password};
 use crate::domain::services::ServiceKind;
 use crate::domain::text::{self, TextRule};
 use crate::http::pagination::{self, MAX_LIMIT};
+
+fn known(format: KnownFormat) -> Option<SchemaFormat> {
+    Some(SchemaFormat::KnownFormat(format))
+}
 
 fn string(nullable: bool) -> ObjectBuilder {
     let kind = match nullable {
@@ -37,9 +42,7 @@ pub fn account_name() -> Object {
 
 pub fn email() -> Object {
     string(false)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Email,
-        )))
+        .format(known(KnownFormat::Email))
         .min_length(Some(3))
         .max_length(Some(EmailAddress::MAX_CHARS))
         .pattern(Some(EmailAddress::PATTERN))
@@ -54,9 +57,7 @@ pub fn new_password() -> Object {
         .map(|p| format!("^{}$", case_insensitive(p)))
         .collect();
     let object = string(false)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Password,
-        )))
+        .format(known(KnownFormat::Password))
         .min_length(Some(Password::MIN_CHARS))
         .max_length(Some(Password::MAX_CHARS))
         .pattern(Some(text::ANY_TEXT))
@@ -76,9 +77,7 @@ pub fn new_password() -> Object {
 /// A password being checked (sign-in, confirming an email change): any the policy allows.
 pub fn current_password() -> Object {
     string(false)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Password,
-        )))
+        .format(known(KnownFormat::Password))
         .max_length(Some(Password::MAX_CHARS))
         .pattern(Some(text::ANY_TEXT))
         .build()
@@ -209,9 +208,7 @@ pub fn id_cursor() -> Object {
 
 pub fn date_filter() -> Object {
     string(true)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Date,
-        )))
+        .format(known(KnownFormat::Date))
         .max_length(Some(10))
         .pattern(Some(pagination::DATE_PATTERN))
         .build()
@@ -219,9 +216,7 @@ pub fn date_filter() -> Object {
 
 pub fn time_filter() -> Object {
     string(true)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::DateTime,
-        )))
+        .format(known(KnownFormat::DateTime))
         .max_length(Some(35))
         .pattern(Some(pagination::TIME_PATTERN))
         .build()
@@ -259,9 +254,7 @@ pub fn data_request_status_filter() -> Object {
 pub fn extension_months() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Int32,
-        )))
+        .format(known(KnownFormat::Int32))
         .minimum(Some(1))
         .maximum(Some(crate::domain::deadlines::MAX_EXTENSION_MONTHS))
         .build()
@@ -270,9 +263,7 @@ pub fn extension_months() -> Object {
 pub fn limit() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Int64,
-        )))
+        .format(known(KnownFormat::Int64))
         .minimum(Some(1))
         .maximum(Some(MAX_LIMIT))
         .description(Some("Items per page, default 20"))
