@@ -353,9 +353,7 @@ pub async fn request_email_change(
     conn.transaction(async move |conn| {
         // The password was checked against this hash; a reset since then voids the request.
         let checked = account.password_hash.as_deref().unwrap_or_default();
-        if !accounts::lock_with_password(conn, account.id, checked).await? {
-            return Err(Failure::PasswordChanged);
-        }
+        lock_with_password(conn, account.id, checked).await?;
         match accounts::find_by_email(conn, &new_email.normalized()).await? {
             Some(owner) => {
                 let notice = Template::AlreadyRegistered {
@@ -407,9 +405,7 @@ pub async fn open_session(
     refresh_digest: &[u8],
 ) -> Result<Uuid, Failure> {
     conn.transaction(async move |conn| {
-        if !accounts::lock_with_password(conn, account, password_hash).await? {
-            return Err(Failure::PasswordChanged);
-        }
+        lock_with_password(conn, account, password_hash).await?;
         let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
         let event = audit::Event {
             target_type: "session",
@@ -420,6 +416,22 @@ pub async fn open_session(
         Ok(id)
     })
     .await
+}
+
+/// Share-locks the account while `checked` (the hash a password was just checked against) is
+/// still its password: a step that checked a password before a reset committed must not act on
+/// it after. The lock makes a concurrent reset wait for this transaction, then revoke what it
+/// wrote.
+async fn lock_with_password(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    checked: &str,
+) -> Result<(), Failure> {
+    match accounts::lock_returning_password(conn, account).await? {
+        None => Err(Failure::Erased),
+        Some(stored) if stored.as_deref() == Some(checked) => Ok(()),
+        Some(_) => Err(Failure::PasswordChanged),
+    }
 }
 
 /// `sian.jones@example.org` → `s***@example.org`: enough to recognise, not to harvest.

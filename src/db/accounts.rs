@@ -176,20 +176,8 @@ pub async fn set_email(
 
 /// Locks the account against erasure for the rest of the caller's transaction; `false` when it
 /// has been erased (or is gone), in which case the caller must write nothing about the person.
-/// As `lock_active`, and only while the password hash is still `hash`: a step that checked a
-/// password before a reset committed must not act on it after (the share lock makes a concurrent
-/// reset wait for this transaction, and then revoke what it wrote).
-pub async fn lock_with_password(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    hash: &str,
-) -> QueryResult<bool> {
-    let stored = lock_returning_password(conn, id).await?;
-    Ok(stored.flatten().as_deref() == Some(hash))
-}
-
 /// Share-locks the account unless it is erased; its password hash, when it is there.
-async fn lock_returning_password(
+pub async fn lock_returning_password(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<Option<String>>> {

@@ -141,7 +141,10 @@ pub async fn sign_in(
     )
     .await
     .map_err(|failure| match failure {
-        crate::accounts::Failure::PasswordChanged => WRONG_CREDENTIALS,
+        // Reset or erased while the password was being checked: as if it were wrong.
+        crate::accounts::Failure::PasswordChanged | crate::accounts::Failure::Erased => {
+            WRONG_CREDENTIALS
+        }
         other => other.into(),
     })?;
     token_pair(&state, account.id, session_id, role, refresh_token)
