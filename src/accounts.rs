@@ -146,9 +146,12 @@ pub async fn register(
                 account
             }
             None => {
-                let existing = accounts::find_by_email(conn, &normalized)
-                    .await?
-                    .ok_or(diesel::result::Error::NotFound)?;
+                let Some(existing) = accounts::lock_active_by_email(conn, &normalized).await?
+                else {
+                    // Erased since the insert met it: the address was being let go; its holder
+                    // is not to be written to (a new sign-up will find it free).
+                    return Ok(());
+                };
                 if existing.email_verified_at.is_some() {
                     let notice = Template::AlreadyRegistered {
                         name: existing.name,
@@ -213,6 +216,7 @@ pub async fn confirm_email(
 ) -> Result<(), Failure> {
     let digest = crate::auth::tokens::digest(token);
     conn.transaction(async move |conn| {
+        lock_token_holder(conn, &digest).await?;
         let purposes = [TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail];
         let spent = accounts::spend_token(conn, &digest, &purposes)
             .await?
@@ -261,7 +265,7 @@ pub async fn send_reset_link(
     email: &EmailAddress,
 ) -> Result<(), Failure> {
     conn.transaction(async move |conn| {
-        let Some(account) = accounts::find_by_email(conn, &email.normalized()).await? else {
+        let Some(account) = accounts::lock_active_by_email(conn, &email.normalized()).await? else {
             return Ok(());
         };
         let token = OpaqueToken::generate();
@@ -315,6 +319,7 @@ pub async fn reset_password(
 ) -> Result<(), Failure> {
     let digest = crate::auth::tokens::digest(token);
     conn.transaction(async move |conn| {
+        lock_token_holder(conn, &digest).await?;
         let spent = accounts::spend_token(conn, &digest, &[TokenPurpose::ResetPassword])
             .await?
             .ok_or(Failure::InvalidToken)?;
@@ -354,7 +359,7 @@ pub async fn request_email_change(
         // The password was checked against this hash; a reset since then voids the request.
         let checked = account.password_hash.as_deref().unwrap_or_default();
         lock_with_password(conn, account.id, checked).await?;
-        match accounts::find_by_email(conn, &new_email.normalized()).await? {
+        match accounts::lock_active_by_email(conn, &new_email.normalized()).await? {
             Some(owner) => {
                 let notice = Template::AlreadyRegistered {
                     name: owner.name,
@@ -416,6 +421,18 @@ pub async fn open_session(
         Ok(id)
     })
     .await
+}
+
+/// Takes the lock of the account a token was issued to before the token itself is spent (the
+/// lock order of `db::accounts`); an erased account's links are simply invalid.
+async fn lock_token_holder(conn: &mut AsyncPgConnection, digest: &[u8]) -> Result<(), Failure> {
+    let holder = accounts::token_holder(conn, digest)
+        .await?
+        .ok_or(Failure::InvalidToken)?;
+    match accounts::lock_active(conn, holder).await? {
+        true => Ok(()),
+        false => Err(Failure::InvalidToken),
+    }
 }
 
 /// Share-locks the account while `checked` (the hash a password was just checked against) is

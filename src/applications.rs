@@ -98,13 +98,35 @@ pub async fn transition(
     request: Move<'_>,
 ) -> Result<Application, Failure> {
     conn.transaction(async move |conn| {
+        // The applicant's account is locked before the application (the lock order of
+        // `db::accounts`), so an erasure cannot slip in between and miss what this writes.
+        let applicant = match request.owner {
+            Some(owner) => Some(owner),
+            None => store::find(conn, id, false).await?.ok_or(Failure::NotFound)?.account_id,
+        };
+        let applicant_live = match applicant {
+            Some(account) => accounts::lock_active(conn, account).await?,
+            None => true,
+        };
         let current = store::find(conn, id, true)
             .await?
             .ok_or(Failure::NotFound)?;
-        if let Some(owner) = request.owner
-            && (current.account_id != Some(owner) || !accounts::lock_active(conn, owner).await?)
+        if !applicant_live || current.account_id != applicant {
+            return Err(match request.owner {
+                Some(_) => Failure::NotFound,
+                None => Failure::Conflict(
+                    "the applicant's data was erased while this change was being made; reload the application".into(),
+                ),
+            });
+        }
+        // An anonymised record stays anonymous: its status can still move (a permit in force
+        // ends), but no one writes new words about a person who has been erased.
+        if current.account_id.is_none()
+            && (request.public_note.is_some() || request.internal_note.is_some())
         {
-            return Err(Failure::NotFound);
+            return Err(Failure::Conflict(
+                "the applicant's data has been erased: this application can change status but takes no notes".into(),
+            ));
         }
         let from = Status::parse(&current.status)
             .ok_or_else(|| Failure::Conflict("unknown status".into()))?;

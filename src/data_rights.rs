@@ -100,6 +100,17 @@ pub async fn decide(
         .id
         .ok_or_else(|| anyhow::anyhow!("decisions are made by a member of staff"))?;
     conn.transaction(async move |conn| {
+        // The person's account is locked before the request (the lock order of `db::accounts`):
+        // exclusively for an erasure, which then rewrites all their rows.
+        let unlocked = store::find(conn, id, false).await?.ok_or(Failure::NotFound)?;
+        let erasing = unlocked.kind == "erasure" && matches!(decision, Decision::Complete { .. });
+        let live = match erasing {
+            true => accounts::lock_for_erasure(conn, unlocked.account_id).await?,
+            false => accounts::lock_active(conn, unlocked.account_id).await?,
+        };
+        if !live {
+            return Err(Failure::Conflict("this person's account has been erased".into()));
+        }
         let request = store::find(conn, id, true).await?.ok_or(Failure::NotFound)?;
         if !matches!(request.status.as_str(), "received" | "extended") {
             return Err(Failure::Conflict(format!("this request is already {}", request.status)));

@@ -174,13 +174,71 @@ pub async fn set_email(
     }
 }
 
-/// Locks the account against erasure for the rest of the caller's transaction; `false` when it
-/// has been erased (or is gone), in which case the caller must write nothing about the person.
-/// Share-locks the account unless it is erased; its password hash, when it is there.
+// The account lock. Every transaction that writes something about a person takes it first,
+// before any row of theirs: shared by ordinary writers, exclusive by an erasure, which then
+// rewrites all those rows. It is a transaction-scoped advisory lock on the account id rather than
+// a row lock because PostgreSQL queues advisory lock requests fairly: a stream of writers sharing
+// a row lock can starve a waiting exclusive one, and an erasure must not wait for ever. Once an
+// erasure commits, a writer that waited sees `erased_at` and writes nothing.
+
+/// Takes the account lock (see above) and says whether the account is live.
+async fn lock(conn: &mut AsyncPgConnection, id: Uuid, exclusive: bool) -> QueryResult<bool> {
+    let take = match exclusive {
+        true => "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+        false => "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 0))",
+    };
+    diesel::sql_query(take)
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .execute(conn)
+        .await?;
+    // A statement of its own, so that it sees whatever committed while the lock was awaited.
+    let live: Option<Uuid> = accounts::table
+        .find(id)
+        .filter(accounts::erased_at.is_null())
+        .select(accounts::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(live.is_some())
+}
+
+/// Takes the account lock, shared, for the rest of the caller's transaction; `false` when the
+/// account is erased (or gone), in which case the caller must write nothing about the person.
+pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    lock(conn, id, false).await
+}
+
+/// Takes the account lock exclusively (for an erasure): every other writer waits, and then finds
+/// the account erased.
+pub async fn lock_for_erasure(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    lock(conn, id, true).await
+}
+
+/// `lock_active` for the account holding `normalized`, returning it as it is once locked (`None`
+/// if it was erased, or moved to another address, meanwhile).
+pub async fn lock_active_by_email(
+    conn: &mut AsyncPgConnection,
+    normalized: &str,
+) -> QueryResult<Option<Account>> {
+    let Some(found) = find_by_email(conn, normalized).await? else {
+        return Ok(None);
+    };
+    if !lock_active(conn, found.id).await? {
+        return Ok(None);
+    }
+    let now = find_by_email(conn, normalized).await?;
+    Ok(now.filter(|account| account.id == found.id))
+}
+
+/// Takes the account lock (shared) and share-locks the row unless it is erased; its password
+/// hash, when it is there. The row lock makes a password change wait until the caller is done.
 pub async fn lock_returning_password(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<Option<String>>> {
+    if !lock_active(conn, id).await? {
+        return Ok(None);
+    }
     accounts::table
         .find(id)
         .filter(accounts::erased_at.is_null())
@@ -207,10 +265,6 @@ pub async fn rehash_password(
     .execute(conn)
     .await?;
     Ok(updated == 1)
-}
-
-pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    Ok(lock_returning_password(conn, id).await?.is_some())
 }
 
 /// What a one-time email token is for.
@@ -287,6 +341,20 @@ pub async fn void_tokens(
     )
     .execute(conn)
     .await
+}
+
+/// The account a token (spent or not) was issued to: read without a lock, so that the caller
+/// can lock the account before the token (see the lock order above).
+pub async fn token_holder(
+    conn: &mut AsyncPgConnection,
+    digest: &[u8],
+) -> QueryResult<Option<Uuid>> {
+    account_tokens::table
+        .find(digest)
+        .select(account_tokens::account_id)
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// A token that was just spent.

@@ -13,16 +13,6 @@ const SERVICES: [&str; 4] = [
     "ev-cable-channel",
 ];
 
-async fn example(app: &TestApp, service: &str) -> Value {
-    let body: Value = app
-        .get(&format!("/api/v1/services/{service}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["details_example"].clone()
-}
-
 async fn submit(app: &TestApp, who: &Tokens, service: &str, details: &Value) -> reqwest::Response {
     app.post_authed(
         "/api/v1/applications",
@@ -113,7 +103,7 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
 
     for (n, service) in SERVICES.into_iter().enumerate() {
-        let details = example(&app, service).await;
+        let details = app.details_example(service).await;
         let created = submit(&app, &resident, service, &details).await;
         assert_eq!(created.status(), 201, "{service}");
         assert!(
@@ -239,7 +229,7 @@ async fn without_the_preference_no_status_emails_are_sent() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let application: Value = submit(&app, &resident, "skip-permit", &details)
         .await
         .json()
@@ -265,7 +255,7 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let application: Value = submit(&app, &resident, "skip-permit", &details)
         .await
         .json()
@@ -331,7 +321,7 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
 async fn withdrawing_an_open_application() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
-    let details = example(&app, "vehicle-crossing").await;
+    let details = app.details_example("vehicle-crossing").await;
     let application: Value = submit(&app, &resident, "vehicle-crossing", &details)
         .await
         .json()
@@ -355,7 +345,7 @@ async fn someone_elses_application_is_not_found() {
     let owner = app.verified_resident("owner@example.org").await;
     let other = app.verified_resident("other@example.org").await;
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let application: Value = submit(&app, &owner, "skip-permit", &details)
         .await
         .json()
@@ -462,7 +452,7 @@ async fn residents_get_403_on_every_admin_path() {
 async fn bad_submissions_are_422_with_field_paths_and_store_nothing() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
 
     let unknown = assert_problem(
         submit(&app, &resident, "space-elevator", &details).await,
@@ -536,7 +526,7 @@ async fn bad_submissions_are_422_with_field_paths_and_store_nothing() {
 async fn a_retried_submission_with_the_same_key_creates_exactly_one_application() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let post = |key: &'static str, details: Value| {
         app.client
             .post(app.url("/api/v1/applications"))
@@ -569,7 +559,7 @@ async fn a_retried_submission_with_the_same_key_creates_exactly_one_application(
 async fn fifty_concurrent_submissions_get_fifty_distinct_references() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let submissions = (0..50).map(|_| submit(&app, &resident, "skip-permit", &details));
     let responses = futures_util::future::join_all(submissions).await;
     let mut references = std::collections::HashSet::new();
@@ -587,8 +577,8 @@ async fn lists_are_paginated_and_filtered() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let skip = example(&app, "skip-permit").await;
-    let crossing = example(&app, "vehicle-crossing").await;
+    let skip = app.details_example("skip-permit").await;
+    let crossing = app.details_example("vehicle-crossing").await;
     let mut ids = Vec::new();
     for n in 0..25 {
         let (service, details) = if n % 5 == 0 {
@@ -734,7 +724,7 @@ async fn opening_an_application_shows_everything_to_staff_and_is_audited() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
-    let details = example(&app, "scaffold-licence").await;
+    let details = app.details_example("scaffold-licence").await;
     let application: Value = submit(&app, &resident, "scaffold-licence", &details)
         .await
         .json()

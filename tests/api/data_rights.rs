@@ -129,16 +129,6 @@ async fn decide(app: &TestApp, staff: &Tokens, id: &Value, body: Value) -> reqwe
     .await
 }
 
-async fn example(app: &TestApp, service: &str) -> Value {
-    let body: Value = app
-        .get(&format!("/api/v1/services/{service}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["details_example"].clone()
-}
-
 #[tokio::test]
 async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_data() {
     let app = spawn_app().await;
@@ -154,7 +144,7 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
         )
         .await;
     assert_eq!(change.status(), 202);
-    let details = example(&app, "skip-permit").await;
+    let details = app.details_example("skip-permit").await;
     let application = submit(&app, &resident, "skip-permit", &details, Some("key-1")).await;
     move_to(&app, &officer, &application["id"], "under_review", "On it.").await;
     request(
@@ -243,24 +233,6 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
     assert!(actions.contains(&"application.viewed"), "{actions:?}");
 }
 
-fn pg_dump(db_url: &str) -> String {
-    let bin = mynorfolk::db::embedded_postgres::find_bin_dir()
-        .map(|d| d.join("pg_dump"))
-        .ok()
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| "pg_dump".into());
-    let output = std::process::Command::new(bin)
-        .args(["--no-owner", "--dbname", db_url])
-        .output()
-        .expect("pg_dump");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     let app = spawn_app().await;
@@ -289,11 +261,11 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
         "Zebra Hoarding Partners",
         "zq-policy-991",
     ];
-    let mut skip = example(&app, "skip-permit").await;
+    let mut skip = app.details_example("skip-permit").await;
     skip["site"]["line1"] = json!(free_text[0]);
     skip["operator"]["name"] = json!(free_text[1]);
     skip["insurance"]["policy_number"] = json!(free_text[3]);
-    let mut scaffold = example(&app, "scaffold-licence").await;
+    let mut scaffold = app.details_example("scaffold-licence").await;
     scaffold["contractor"]["name"] = json!(free_text[2]);
     let issued = submit(&app, &resident, "skip-permit", &skip, Some("zq-key")).await;
     for to in ["under_review", "approved", "issued"] {
@@ -323,7 +295,7 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
         &app,
         &resident,
         "vehicle-crossing",
-        &example(&app, "vehicle-crossing").await,
+        &app.details_example("vehicle-crossing").await,
         None,
     )
     .await;
@@ -354,7 +326,7 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     )
     .await;
     assert!(
-        pg_dump(&app.db_url).contains(name),
+        app.pg_dump().contains(name),
         "the dump sees the person before erasure"
     );
 
@@ -396,7 +368,7 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     )
     .await;
 
-    let dump = pg_dump(&app.db_url);
+    let dump = app.pg_dump();
     let mut needles = vec![
         name.to_owned(),
         "Zephyrine".to_owned(),
@@ -734,7 +706,7 @@ async fn retention_applies_every_period() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
     let officer = staff(&app).await;
-    let details = example(&app, "vehicle-crossing").await;
+    let details = app.details_example("vehicle-crossing").await;
     let old = submit(
         &app,
         &resident,

@@ -176,6 +176,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let email_dir = tempfile::tempdir().expect("email folder");
     let mut settings = test_settings(email_dir.path());
     customise(&mut settings);
+    // `TEST_LOG=1 cargo test …` shows the app's logs (RUST_LOG picks the level).
+    if std::env::var_os("TEST_LOG").is_some() {
+        mynorfolk::telemetry::init(&settings.log);
+    }
     let db_url = server.url(&db_name);
     let app = Application::build(settings.clone(), &db_url)
         .await
@@ -471,6 +475,36 @@ impl TestApp {
     pub async fn delete_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.send_authed(reqwest::Method::DELETE, path, token, None)
             .await
+    }
+
+    /// The catalogue's example details for `service`: a valid application body to start from.
+    pub async fn details_example(&self, service: &str) -> serde_json::Value {
+        let body: serde_json::Value = self
+            .get(&format!("/api/v1/services/{service}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["details_example"].clone()
+    }
+
+    /// Everything this test's database holds, as `pg_dump` writes it.
+    pub fn pg_dump(&self) -> String {
+        let bin = db::embedded_postgres::find_bin_dir()
+            .map(|d| d.join("pg_dump"))
+            .ok()
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| "pg_dump".into());
+        let output = std::process::Command::new(bin)
+            .args(["--no-owner", "--dbname", &self.db_url])
+            .output()
+            .expect("pg_dump");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
     }
 
     /// GET with a token, expecting JSON back.

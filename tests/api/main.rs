@@ -8,6 +8,7 @@ mod cli;
 mod data_rights;
 mod email_delivery;
 mod embedded;
+mod erasure_race;
 mod errors;
 mod health;
 mod helpers;

@@ -240,7 +240,7 @@ pub async fn data_request_queue(
     responses(
         (status = 200, body = StaffDataRequestView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already decided, or already extended that far", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, already extended that far, or the person has been erased", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -252,6 +252,10 @@ pub async fn submit_application(
 
     let (status, view) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            // The account first (the lock order of `db::accounts`); a replay needs it live too.
+            if !accounts::lock_active(conn, account).await? {
+                return Err(ApiError::Unauthorized("this account has been erased"));
+            }
             let replay = match &key {
                 Some(key) => {
                     store::claim_idempotency_key(conn, account, key, &request_hash).await?
@@ -265,9 +269,6 @@ pub async fn submit_application(
                     ));
                 }
                 return Ok((stored.status, stored.body));
-            }
-            if !accounts::lock_active(conn, account).await? {
-                return Err(ApiError::Unauthorized("this account has been erased"));
             }
             let application =
                 applications::submit(conn, &actor, account, &service, &details).await?;
