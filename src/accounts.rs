@@ -11,7 +11,7 @@ use crate::configuration::AppSettings;
 use crate::db::accounts::Account;
 use crate::db::accounts::{NewAccountRow, TokenPurpose};
 use crate::db::audit::{self, Actor};
-use crate::db::{accounts, outbox, sessions};
+use crate::db::{DbPool, accounts, outbox, sessions};
 use crate::domain::account::{AccountName, EmailAddress, NewAccount, Role};
 use crate::email::templates::Template;
 
@@ -258,45 +258,88 @@ pub async fn confirm_email(
     .await
 }
 
-/// Queues a password-reset link if `email` has an account; does nothing otherwise.
-pub async fn send_reset_link(
+/// Records a request for a password-reset link, durably, before it is answered. Costs the same
+/// for every address; `send_requested_reset_links` does the rest.
+pub async fn request_reset_link(
     conn: &mut AsyncPgConnection,
-    app: &AppSettings,
     email: &EmailAddress,
 ) -> Result<(), Failure> {
+    accounts::queue_reset_request(conn, &email.normalized()).await?;
+    Ok(())
+}
+
+/// How many queued reset requests one transaction of the worker takes.
+const RESET_BATCH: i64 = 20;
+
+/// Turns queued reset requests into reset emails (or into nothing, for addresses without an
+/// account), a batch per transaction; returns how many were taken. Several instances can run
+/// it at once: each request is taken by one.
+pub async fn send_requested_reset_links(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+) -> Result<usize, Failure> {
     conn.transaction(async move |conn| {
-        let Some(account) = accounts::lock_active_by_email(conn, &email.normalized()).await? else {
-            return Ok(());
-        };
-        let token = OpaqueToken::generate();
-        let expires_at = Utc::now() + RESET_TOKEN_TTL;
-        accounts::insert_token(
-            conn,
-            &token.digest(),
-            account.id,
-            TokenPurpose::ResetPassword,
-            None,
-            expires_at,
-        )
-        .await?;
-        let link = frontend_link(app, "reset-password", Some(&token));
-        outbox::enqueue(
-            conn,
-            Some(account.id),
-            &account.email,
-            &Template::ResetPassword {
-                // An unverified account's name was chosen by whoever signed up: not for its mailbox.
-                name: match account.email_verified_at {
-                    Some(_) => account.name,
-                    None => "there".into(),
-                },
-                link,
-            },
-        )
-        .await?;
-        Ok(())
+        let addresses = accounts::take_reset_requests(conn, RESET_BATCH).await?;
+        for address in &addresses {
+            queue_reset_email(conn, app, address).await?;
+        }
+        Ok(addresses.len())
     })
     .await
+}
+
+/// Runs `send_requested_reset_links` until dropped, polling every `interval` when idle.
+pub async fn run_reset_link_worker(pool: DbPool, app: AppSettings, interval: std::time::Duration) {
+    loop {
+        let taken = match pool.get().await {
+            Ok(mut conn) => send_requested_reset_links(&mut conn, &app)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(error.into()),
+        };
+        match taken {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "password-reset requests not processed; will retry")
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Queues a reset email for the account holding `normalized`, if there is one (in the caller's
+/// transaction).
+async fn queue_reset_email(
+    conn: &mut AsyncPgConnection,
+    app: &AppSettings,
+    normalized: &str,
+) -> Result<(), Failure> {
+    let Some(account) = accounts::lock_active_by_email(conn, normalized).await? else {
+        return Ok(());
+    };
+    let token = OpaqueToken::generate();
+    let expires_at = Utc::now() + RESET_TOKEN_TTL;
+    accounts::insert_token(
+        conn,
+        &token.digest(),
+        account.id,
+        TokenPurpose::ResetPassword,
+        None,
+        expires_at,
+    )
+    .await?;
+    let link = frontend_link(app, "reset-password", Some(&token));
+    let email = Template::ResetPassword {
+        // An unverified account's name was chosen by whoever signed up: not for its mailbox.
+        name: match account.email_verified_at {
+            Some(_) => account.name,
+            None => "there".into(),
+        },
+        link,
+    };
+    outbox::enqueue(conn, Some(account.id), &account.email, &email).await?;
+    Ok(())
 }
 
 /// Whether `token` is a live reset link, checked before the new password is hashed so that

@@ -127,6 +127,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    password_reset_requests (id) {
+        id -> Int8,
+        email_normalized -> Text,
+        requested_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Bytea,
         session_id -> Uuid,
@@ -180,6 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_requests,
     email_outbox,
     idempotency_keys,
+    password_reset_requests,
     refresh_tokens,
     services,
     sessions,

@@ -74,12 +74,18 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from outside (`stop(false)` is a crash as far as requests are concerned).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
     }
 
     /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
-    /// The email worker and the retention sweep run alongside and stop with the server.
+    /// The email worker, the reset-link worker and the retention sweep run alongside and stop
+    /// with the server.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let settings = &self.state.settings;
         let delivery = email::worker::run(
@@ -101,10 +107,16 @@ impl Application {
             settings.clone(),
             Duration::from_secs(settings.app.retention_interval_secs),
         );
+        let reset_links = crate::accounts::run_reset_link_worker(
+            self.state.pool.clone(),
+            settings.app.clone(),
+            Duration::from_millis(settings.email.poll_interval_ms),
+        );
         tokio::select! {
             outcome = self.server => outcome?,
             () = delivery => {}
             () = retention => {}
+            () = reset_links => {}
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{account_tokens, accounts};
+use crate::schema::{account_tokens, accounts, password_reset_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = accounts)]
@@ -385,4 +385,40 @@ pub async fn spend_token(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Records that a reset link was asked for `normalized`: the same single insert whatever the
+/// address, so that answering takes as long for an address with an account as without.
+pub async fn queue_reset_request(
+    conn: &mut AsyncPgConnection,
+    normalized: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(password_reset_requests::table)
+        .values(password_reset_requests::email_normalized.eq(normalized))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct RequestedAddress {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    email_normalized: String,
+}
+
+/// Takes (deletes and returns) up to `limit` queued reset requests, oldest first, skipping rows
+/// another worker holds. Call inside the transaction that acts on them.
+pub async fn take_reset_requests(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let taken: Vec<RequestedAddress> = diesel::sql_query(
+        "DELETE FROM password_reset_requests WHERE id IN \
+         (SELECT id FROM password_reset_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING email_normalized",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(taken.into_iter().map(|r| r.email_normalized).collect())
 }

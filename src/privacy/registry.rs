@@ -219,6 +219,24 @@ pub const REGISTRY: &[Table] = &[
         ],
     },
     Table {
+        name: "password_reset_requests",
+        purpose: "to send the password-reset link you asked for (contract)",
+        retention: "seconds: deleted as soon as the link is queued, or found to have no account",
+        // Keyed by an address, not by an account: it may name no account at all.
+        owner: Owner::Nobody,
+        rows: Rows::Delete,
+        columns: &[
+            col("id", NotPersonal, INTERNAL, Keep),
+            col(
+                "email_normalized",
+                Contact,
+                No("held for seconds only"),
+                Keep,
+            ),
+            col("requested_at", Activity, INTERNAL, Keep),
+        ],
+    },
+    Table {
         name: "applications",
         purpose: "to decide and manage your applications for highway services (contract; the council's duties under the Highways Act 1980)",
         retention: "6 years after the application is closed, withdrawn or refused, then anonymised; on erasure, permits still in force keep their reference, service, status and dates",

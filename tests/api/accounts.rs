@@ -547,3 +547,27 @@ async fn unknown_reset_links_cost_no_hashing() {
         "8 unknown links took {eight_refusals:?}; one sign-up's hash {one_hash:?}"
     );
 }
+
+/// A reset request that was answered is durable: the instance that answered it can crash at
+/// once, and another instance over the same database still sends the link.
+#[tokio::test]
+async fn an_answered_reset_request_survives_a_crash_of_the_instance() {
+    for round in 0..5 {
+        let app = spawn_app().await;
+        let email = format!("durable.{round}@example.org");
+        app.verified_resident(&email).await;
+        let answered = app
+            .post_json("/api/v1/password-resets", &json!({"email": email}))
+            .await;
+        assert_eq!(answered.status(), 202);
+        app.crash().await;
+        app.start_another_instance().await;
+        let reset = app
+            .wait_for_email(&email, "Reset your MyNorfolk password", 1)
+            .await;
+        assert!(
+            reset.body.contains("/reset-password?token="),
+            "round {round}"
+        );
+    }
+}

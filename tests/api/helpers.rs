@@ -151,6 +151,7 @@ pub struct TestApp {
     /// Where this app writes its emails (kept alive for the app's lifetime).
     pub email_dir: tempfile::TempDir,
     admin_url: String,
+    server: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -185,6 +186,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.server_handle();
     tokio::spawn(app.run_until_stopped());
 
     TestApp {
@@ -198,6 +200,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         settings,
         email_dir,
         admin_url: server.admin_url(),
+        server: handle,
     }
 }
 
@@ -215,6 +218,25 @@ impl TestApp {
     pub async fn admin_sql(&self, sql: &str) {
         let mut admin = AsyncPgConnection::establish(&self.admin_url).await.unwrap();
         admin.batch_execute(sql).await.unwrap();
+    }
+}
+
+impl TestApp {
+    /// Stops this instance at once, as a crash would: in-flight work and its background workers
+    /// (email delivery, sweeps) are dropped, the database stays.
+    pub async fn crash(&self) {
+        self.server.stop(false).await;
+    }
+
+    /// Starts another instance over the same database, with the same settings and mail folder;
+    /// returns its address. It runs until the test ends.
+    pub async fn start_another_instance(&self) -> String {
+        let app = Application::build(self.settings.clone(), &self.db_url)
+            .await
+            .expect("building another instance");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
     }
 }
 

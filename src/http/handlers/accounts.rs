@@ -158,20 +158,8 @@ pub async fn request_password_reset(
     // Whether an address is well formed says nothing about whether it has an account.
     let email = EmailAddress::parse(&body.email)
         .map_err(|e| ValidationErrors::single("email", e.to_string()))?;
-    // Answered before the look-up, so the response time says nothing about whether the address
-    // has an account; the link is queued right after (a failure is logged, and the person retries).
-    let state = state.into_inner();
-    actix_web::rt::spawn(async move {
-        let sent = match state.pool.get().await {
-            Ok(mut conn) => accounts::send_reset_link(&mut conn, &state.settings.app, &email)
-                .await
-                .map_err(ApiError::from),
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = sent {
-            tracing::error!(error = ?error, "could not queue a password-reset email");
-        }
-    });
+    // Queued durably, the same way for every address; a worker sends the link (or nothing).
+    accounts::request_reset_link(&mut *state.pool.get().await?, &email).await?;
     Ok(HttpResponse::Accepted().json(RESET_ACCEPTED))
 }
 
