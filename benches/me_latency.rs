@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use mynorfolk::auth::password::PasswordHasher;
 use mynorfolk::configuration::Settings;
 use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
+use mynorfolk::db::{DatabaseUrls, RUNTIME_LOGIN};
 use mynorfolk::startup::Application;
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -34,13 +35,24 @@ async fn main() -> anyhow::Result<()> {
     settings.email.outbox_dir = emails.path().to_owned();
 
     let data = tempfile::tempdir()?;
-    let (_cluster, url) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (None, url),
+    let (_cluster, urls) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (
+            None,
+            DatabaseUrls {
+                runtime: url.clone(),
+                migration: url,
+            },
+        ),
         Err(_) => {
             let cluster = EmbeddedPostgres::start(&data.path().join("pg"), Durability::Throwaway)?;
-            mynorfolk::db::ensure_database(&cluster.url("postgres"), "bench").await?;
-            let url = cluster.url("bench");
-            (Some(cluster), url)
+            let admin = cluster.url("postgres");
+            mynorfolk::db::ensure_database(&admin, "bench").await?;
+            mynorfolk::db::ensure_runtime_login(&admin, RUNTIME_LOGIN, None).await?;
+            let urls = DatabaseUrls {
+                runtime: cluster.url_as(RUNTIME_LOGIN, "bench"),
+                migration: cluster.url("bench"),
+            };
+            (Some(cluster), urls)
         }
     };
 
@@ -58,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0 / 20.0
     );
 
-    let app = Application::build(settings, &url).await?;
+    let app = Application::build(settings, &urls).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
@@ -69,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         .json(&body)
         .send()
         .await?;
-    AsyncPgConnection::establish(&url)
+    AsyncPgConnection::establish(&urls.migration)
         .await?
         .batch_execute("UPDATE accounts SET email_verified_at = now()")
         .await?;

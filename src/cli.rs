@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::configuration::Settings;
-use crate::db::{self, embedded_postgres::Durability, embedded_postgres::EmbeddedPostgres};
+use crate::db::{
+    self, DatabaseUrls, embedded_postgres::Durability, embedded_postgres::EmbeddedPostgres,
+};
 use crate::startup::Application;
 use crate::startup_error::StartupError;
 use crate::telemetry;
@@ -113,7 +115,7 @@ pub fn run() -> anyhow::Result<()> {
         match command {
             Command::Serve => serve(settings, &database).await,
             Command::Migrate => {
-                db::run_migrations(&database.url).await?;
+                db::run_migrations(&database.urls.migration).await?;
                 announce(&format!(
                     "migrations up to date ({} in this build)",
                     db::embedded_migration_count()
@@ -127,8 +129,9 @@ pub fn run() -> anyhow::Result<()> {
                 accounts,
                 applications,
             } => {
-                db::run_migrations(&database.url).await?;
-                let pool = db::build_pool(&database.url, &pool_options(&settings))?;
+                // An administrative bulk load: as the schema's owner (it also analyses the tables).
+                db::run_migrations(&database.urls.migration).await?;
+                let pool = db::build_pool(&database.urls.migration, &pool_options(&settings))?;
                 let mut conn = pool.get().await?;
                 let started = std::time::Instant::now();
                 let (app, rules) = (&settings.app, &settings.services);
@@ -143,7 +146,7 @@ pub fn run() -> anyhow::Result<()> {
             Command::Retention {
                 command: RetentionCommand::Run,
             } => {
-                let pool = db::build_pool(&database.url, &pool_options(&settings))?;
+                let pool = db::build_pool(&database.urls.runtime, &pool_options(&settings))?;
                 let report = crate::retention::sweep(&pool, &settings).await?;
                 announce(&format!("retention sweep done: {report:?}"));
                 Ok(())
@@ -158,7 +161,7 @@ pub fn run() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, database: &Database) -> anyhow::Result<()> {
     let host = settings.server.host.clone();
-    let app = Application::build(settings, &database.url).await?;
+    let app = Application::build(settings, &database.urls).await?;
     announce(&format!(
         "MyNorfolk API listening on http://{host}:{} | database: {} | emails: {}",
         app.port(),
@@ -178,7 +181,7 @@ async fn create_staff(
     role: &str,
 ) -> anyhow::Result<()> {
     use crate::domain::account::{AccountName, EmailAddress, Password, Role};
-    db::run_migrations(&database.url).await?;
+    db::run_migrations(&database.urls.migration).await?;
     let name = AccountName::parse(name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
     let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
     let role = Role::parse(role).context("--role must be staff or admin")?;
@@ -190,7 +193,7 @@ async fn create_staff(
         .map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let hasher = crate::auth::password::PasswordHasher::new(settings.auth.hash_cost, 1)?;
     let hash = hasher.hash(password.expose()).await?;
-    let pool = db::build_pool(&database.url, &pool_options(settings))?;
+    let pool = db::build_pool(&database.urls.runtime, &pool_options(settings))?;
     let mut conn = pool.get().await?;
     let actor = crate::db::audit::Actor::system();
     let id = crate::accounts::create_staff(
@@ -231,7 +234,7 @@ fn announce(line: &str) {
 
 /// The database the program talks to: the one configured, or a private cluster it owns.
 struct Database {
-    url: String,
+    urls: DatabaseUrls,
     description: String,
     embedded: Option<(EmbeddedPostgres, String)>,
 }
@@ -243,8 +246,14 @@ impl Database {
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_else(|| "the configured server".into());
+            let runtime = url.expose_secret().to_owned();
+            let migration = settings
+                .database
+                .migration_url
+                .as_ref()
+                .map_or_else(|| runtime.clone(), |m| m.expose_secret().to_owned());
             return Ok(Database {
-                url: url.expose_secret().to_owned(),
+                urls: DatabaseUrls { runtime, migration },
                 description: format!("PostgreSQL at {host} (DATABASE_URL)"),
                 embedded: None,
             });
@@ -253,7 +262,10 @@ impl Database {
         let cluster = EmbeddedPostgres::start(dir, Durability::Durable)?;
         let name = settings.database.embedded_database.clone();
         Ok(Database {
-            url: cluster.url(&name),
+            urls: DatabaseUrls {
+                runtime: cluster.url_as(db::RUNTIME_LOGIN, &name),
+                migration: cluster.url(&name),
+            },
             description: format!(
                 "embedded PostgreSQL, data in {} (port {})",
                 cluster.data_dir().display(),
@@ -263,10 +275,12 @@ impl Database {
         })
     }
 
-    /// On the embedded cluster, creates the application database on first run.
+    /// On the embedded cluster, creates the application database and the service's own role on
+    /// first run.
     async fn prepare(&self) -> anyhow::Result<()> {
         if let Some((cluster, name)) = &self.embedded {
             db::ensure_database(&cluster.url("postgres"), name).await?;
+            db::ensure_runtime_login(&cluster.url("postgres"), db::RUNTIME_LOGIN, None).await?;
         }
         Ok(())
     }

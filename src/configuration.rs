@@ -101,8 +101,14 @@ pub struct ServerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// Where PostgreSQL is. `None` means "start a private cluster under `embedded_data_dir`".
+    /// Where PostgreSQL is, as the service's own role (a member of `mynorfolk_runtime`, which
+    /// cannot rewrite the audit log). `None` means "start a private cluster under
+    /// `embedded_data_dir`".
     pub url: Option<SecretString>,
+    /// The schema owner's connection, for migrations and administrative commands. `None` means
+    /// `url` (whose role then owns the schema, and can rewrite the audit log: not for production).
+    #[serde(default)]
+    pub migration_url: Option<SecretString>,
     pub embedded_data_dir: PathBuf,
     pub embedded_database: String,
     pub pool_max_size: usize,
@@ -271,6 +277,13 @@ impl Settings {
                 )));
             }
         }
+        // Migration 000006's `audit_events_delete_expired` refuses anything younger.
+        if self.data_rights.audit_retention_years < 6 {
+            return Err(ConfigError::Inconsistent(
+                "data_rights.audit_retention_years must be at least 6 (the limitation period)"
+                    .into(),
+            ));
+        }
         if self.app.frontend_url.parse::<url::Url>().is_err() {
             return Err(ConfigError::Inconsistent(
                 "app.frontend_url is not a URL".into(),
@@ -311,6 +324,7 @@ impl Settings {
 fn environment_overrides(vars: &HashMap<String, String>) -> Vec<(String, figment::value::Value)> {
     const CONVENTIONAL: &[(&str, &str)] = &[
         ("DATABASE_URL", "database.url"),
+        ("DATABASE_MIGRATION_URL", "database.migration_url"),
         ("SMTP_URL", "email.smtp_url"),
         ("PORT", "server.port"),
     ];

@@ -51,13 +51,12 @@ pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepRe
             years(rights.closed_application_retention_years),
         )
         .await?,
-        old_audit_events: delete(
-            &store::OLD_AUDIT_EVENTS,
-            years(rights.audit_retention_years),
-        )
-        .await?,
+        old_audit_events: 0,
         anonymised_applications: 0,
     };
+    report.old_audit_events =
+        store::delete_expired_audit_events(&mut conn, years(rights.audit_retention_years), BATCH)
+            .await?;
     report.anonymised_applications = store::anonymise_finished_applications(
         &mut conn,
         years(rights.closed_application_retention_years),

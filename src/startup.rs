@@ -13,8 +13,9 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
+use crate::configuration::Profile;
 use crate::configuration::{ServerSettings, Settings};
-use crate::db::{self, PoolOptions};
+use crate::db::{self, DatabaseUrls, PoolOptions};
 use crate::email::worker::DeliveryOptions;
 use crate::email::{self, Mailer};
 use crate::http::ApiError;
@@ -34,17 +35,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Migrates (when configured to), builds the pool and mailer, and binds the HTTP listener.
-    pub async fn build(settings: Settings, database_url: &str) -> anyhow::Result<Application> {
+    /// Migrates (when configured to, as the schema's owner), builds the pool (as the service's
+    /// own role) and mailer, and binds the HTTP listener.
+    pub async fn build(settings: Settings, database: &DatabaseUrls) -> anyhow::Result<Application> {
         let listener = bind(&settings.server)?;
         let port = listener.local_addr()?.port();
         if settings.database.migrate_on_start {
-            db::run_migrations(database_url).await?;
+            db::run_migrations(&database.migration).await?;
         }
         let pool = db::build_pool(
-            database_url,
+            &database.runtime,
             &PoolOptions::from_settings(&settings.database),
         )?;
+        refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
         // By default one core is left free of hashing, so a burst of sign-ins cannot starve
         // every other request of CPU.
@@ -119,6 +122,31 @@ impl Application {
             () = reset_links => {}
         }
         Ok(())
+    }
+}
+
+/// The audit log is append-only by privilege only if the service's role lacks the privilege:
+/// production refuses to run as a role that has it; elsewhere it is a warning. A database that
+/// cannot be asked right now is not a reason to refuse (readiness reports it).
+async fn refuse_an_audit_log_it_could_rewrite(
+    pool: &db::DbPool,
+    profile: Profile,
+) -> anyhow::Result<()> {
+    match db::service_role_can_rewrite_audit_log(pool).await {
+        Ok(false) => Ok(()),
+        Ok(true) if profile == Profile::Production => Err(StartupError::new(
+            "The role in DATABASE_URL can change or delete audit rows.",
+            "Connect as a member of mynorfolk_runtime (not a superuser, not the schema's owner), and give the owner's connection as DATABASE_MIGRATION_URL.",
+        )
+        .into()),
+        Ok(true) => {
+            tracing::warn!("the service's database role can rewrite the audit log; set DATABASE_MIGRATION_URL and a runtime role for production");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "could not check the database role's privileges");
+            Ok(())
+        }
     }
 }
 

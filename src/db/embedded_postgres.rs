@@ -95,10 +95,12 @@ impl EmbeddedPostgres {
 
     /// A connection URL for `database` on this cluster (trust authentication, loopback only).
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SERVER_USER}@127.0.0.1:{}/{database}",
-            self.port
-        )
+        self.url_as(SERVER_USER, database)
+    }
+
+    /// A connection URL for `database` as `user` (trust authentication, loopback only).
+    pub fn url_as(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
     }
 
     pub fn port(&self) -> u16 {

@@ -32,6 +32,19 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any fixed number works; it only has to be the same for every instance of the service.
 const MIGRATION_LOCK_KEY: i64 = 0x6d79_6e6f_7266_6f6c; // "mynorfol"
 
+/// Where the service's two database roles connect.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrls {
+    /// The running service: a member of `mynorfolk_runtime` (see migration 000006), which may
+    /// read and write the service's tables but not rewrite the audit log.
+    pub runtime: String,
+    /// The schema's owner: migrations and administrative commands.
+    pub migration: String,
+}
+
+/// The login the embedded cluster and the test harness create for the running service.
+pub const RUNTIME_LOGIN: &str = "mynorfolk_app";
+
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: usize,
@@ -147,6 +160,61 @@ pub async fn ensure_database(maintenance_url: &str, name: &str) -> anyhow::Resul
             .with_context(|| format!("creating database {name}"))?;
     }
     Ok(())
+}
+
+/// Creates the `mynorfolk_runtime` group role and `login` as a member of it, unless they exist
+/// (the connection behind `admin_url` needs CREATEROLE). Serialised by an advisory lock, since
+/// roles are shared by every database of the server.
+pub async fn ensure_runtime_login(
+    admin_url: &str,
+    login: &str,
+    password: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(admin_url).await?;
+    let login_literal = quote_literal(login);
+    let password = password.map_or_else(|| "NULL".to_owned(), quote_literal);
+    // Only the names and password are interpolated, quoted; they come from constants or settings.
+    let sql = format!(
+        "BEGIN;
+         SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY});
+         DO $$ BEGIN
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mynorfolk_runtime') THEN
+                 CREATE ROLE mynorfolk_runtime NOLOGIN;
+             END IF;
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {login_literal}) THEN
+                 EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE mynorfolk_runtime', {login_literal}, {password});
+             END IF;
+         END $$;
+         COMMIT;"
+    );
+    conn.batch_execute(&sql)
+        .await
+        .with_context(|| format!("creating the database role {login}"))?;
+    Ok(())
+}
+
+/// Whether the service's own role could change or delete audit rows: a superuser, the schema's
+/// owner, or a role granted more than `mynorfolk_runtime` has.
+pub async fn service_role_can_rewrite_audit_log(pool: &DbPool) -> anyhow::Result<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Answer {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        can: bool,
+    }
+    let mut conn = pool.get().await?;
+    let answer: Answer = diesel::sql_query(
+        "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+             OR has_table_privilege('audit_events', 'UPDATE') \
+             OR has_table_privilege('audit_events', 'DELETE') \
+             OR has_table_privilege('audit_events', 'TRUNCATE') AS can",
+    )
+    .get_result(&mut conn)
+    .await?;
+    Ok(answer.can)
+}
+
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Quotes a PostgreSQL identifier (database names cannot be bound as parameters).

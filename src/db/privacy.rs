@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use diesel::sql_types::{Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::privacy::registry::{Erase, Export, REGISTRY, Rows, owner_condition};
@@ -50,17 +50,25 @@ pub async fn export(
     Ok(out)
 }
 
+const AUDIT_LOG: &str = "audit_events";
+
 /// Erases `person` as the registry says: rows of `Delete` tables go, rows of `Anonymise` tables
 /// stay with their personal columns nulled or replaced. Call inside a transaction.
 pub async fn erase(conn: &mut AsyncPgConnection, person: Uuid) -> anyhow::Result<()> {
-    // The audit log is append-only except for the privileged maintenance path of this transaction.
-    conn.batch_execute("SET LOCAL mynorfolk.retention = 'on'")
-        .await?;
     // Children before parents: their owner conditions go through the parents' untouched rows.
     for table in REGISTRY.iter().rev() {
         let Some(condition) = owner_condition(table) else {
             continue;
         };
+        if table.name == AUDIT_LOG {
+            // Append-only to the service's role: the owner's function makes the registry's one
+            // change to these rows (see `the_audit_log_is_erased_by_its_function_only`).
+            diesel::sql_query("SELECT audit_events_erase_subject($1)")
+                .bind::<SqlUuid, _>(person)
+                .execute(conn)
+                .await?;
+            continue;
+        }
         let sql = match table.rows {
             Rows::Delete => format!("DELETE FROM {} WHERE {condition}", table.name),
             Rows::Anonymise => {
@@ -90,4 +98,23 @@ pub async fn erase(conn: &mut AsyncPgConnection, person: Uuid) -> anyhow::Result
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::privacy::registry::{Erase, table};
+
+    /// `audit_events_erase_subject` (migration 000006) nulls `reason` and nothing else: the
+    /// registry must say the same.
+    #[test]
+    fn the_audit_log_is_erased_by_its_function_only() {
+        let changed: Vec<(&str, Erase)> = table(super::AUDIT_LOG)
+            .unwrap()
+            .columns
+            .iter()
+            .filter(|c| c.erase != Erase::Keep)
+            .map(|c| (c.name, c.erase))
+            .collect();
+        assert_eq!(changed, [("reason", Erase::Null)]);
+    }
 }

@@ -4,53 +4,39 @@
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
 use diesel::sql_types::{BigInt, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Rows of `table` that `condition` (binding `$1`, the cutoff) says have outlived their period.
 pub struct Expiry {
     pub table: &'static str,
     pub condition: &'static str,
-    /// Opens the audit log's maintenance path (it is append-only otherwise).
-    pub privileged: bool,
 }
 
 /// Never verified, and older than the cutoff (tokens, sessions and emails go with them).
 pub const UNVERIFIED_ACCOUNTS: Expiry = Expiry {
     table: "accounts",
     condition: "email_verified_at IS NULL AND role = 'resident' AND created_at < $1",
-    privileged: false,
 };
 pub const DEAD_TOKENS: Expiry = Expiry {
     table: "account_tokens",
     condition: "(expires_at < $1 OR used_at < $1)",
-    privileged: false,
 };
 pub const ENDED_SESSIONS: Expiry = Expiry {
     table: "sessions",
     condition: "(expires_at < $1 OR revoked_at < $1)",
-    privileged: false,
 };
 pub const OLD_EMAILS: Expiry = Expiry {
     table: "email_outbox",
     condition: "status IN ('sent', 'failed') AND created_at < $1",
-    privileged: false,
 };
 pub const OLD_IDEMPOTENCY_KEYS: Expiry = Expiry {
     table: "idempotency_keys",
     condition: "created_at < $1",
-    privileged: false,
 };
 pub const OLD_DATA_REQUESTS: Expiry = Expiry {
     table: "data_requests",
     condition: "status IN ('completed', 'refused') AND decided_at < $1",
-    privileged: false,
 };
-pub const OLD_AUDIT_EVENTS: Expiry = Expiry {
-    table: "audit_events",
-    condition: "occurred_at < $1",
-    privileged: true,
-};
-
 /// Deletes, batch by batch, the rows `expiry` selects, and returns how many went.
 pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
@@ -68,10 +54,6 @@ pub async fn delete_expired(
     loop {
         let deleted = conn
             .transaction(async |conn| {
-                if expiry.privileged {
-                    conn.batch_execute("SET LOCAL mynorfolk.retention = 'on'")
-                        .await?;
-                }
                 diesel::sql_query(&sql)
                     .bind::<Timestamptz, _>(cutoff)
                     .bind::<BigInt, _>(batch)
@@ -81,6 +63,34 @@ pub async fn delete_expired(
             .await?;
         total += deleted;
         if deleted < batch as usize {
+            return Ok(total);
+        }
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Deleted {
+    #[diesel(sql_type = BigInt)]
+    deleted: i64,
+}
+
+/// Deletes audit rows older than `cutoff`, batch by batch, through the owner's function (the
+/// service's role cannot delete audit rows itself; the function refuses rows under six years).
+pub async fn delete_expired_audit_events(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let done: Deleted =
+            diesel::sql_query("SELECT audit_events_delete_expired($1, $2) AS deleted")
+                .bind::<Timestamptz, _>(cutoff)
+                .bind::<BigInt, _>(batch)
+                .get_result(conn)
+                .await?;
+        total += done.deleted as usize;
+        if done.deleted < batch {
             return Ok(total);
         }
     }

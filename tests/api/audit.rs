@@ -4,39 +4,87 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 
 use crate::helpers::spawn_app;
 
+/// The role the running service connects as, asked of the database (not of the harness).
+async fn service_role(app: &crate::helpers::TestApp) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Role {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        usename: String,
+    }
+    app.get("/health/ready").await;
+    let mut conn = app.db().await;
+    let found: Role = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT usename::text FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'mynorfolk' LIMIT 1",
+        ),
+        &mut conn,
+    )
+    .await
+    .expect("the service holds a connection");
+    found.usename
+}
+
+/// Append-only by privilege: the role the service runs as cannot change, delete or truncate audit
+/// rows, whatever switches it sets, nor disable the trigger or take the table over.
 #[tokio::test]
-async fn the_database_refuses_to_change_or_delete_audit_rows() {
+async fn the_service_role_cannot_change_or_delete_audit_rows() {
     let app = spawn_app().await;
     app.verified_resident("sian@example.org").await;
     let before = app.count("audit_events").await;
     assert!(before >= 2, "sign-up and sign-in were audited");
 
+    let role = service_role(&app).await;
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "SET ROLE {}",
+        mynorfolk::db::quote_identifier(&role)
+    ))
+    .await
+    .expect("acting as the service's role");
+    for sql in [
+        "UPDATE audit_events SET action = 'account.nothing_happened'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "SET LOCAL mynorfolk.retention = 'on'; DELETE FROM audit_events",
+        "ALTER TABLE audit_events DISABLE TRIGGER USER",
+        "SET session_replication_role = replica; DELETE FROM audit_events",
+        "ALTER TABLE audit_events OWNER TO CURRENT_USER",
+        "DROP TABLE audit_events",
+    ] {
+        let outcome = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| conn.batch_execute(sql).await)
+            .await;
+        let error = outcome.expect_err(sql).to_string();
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{role}: {sql}: {error}"
+        );
+    }
+    assert_eq!(app.count("audit_events").await, before);
+    // What it may do: read and append.
+    conn.batch_execute("SELECT count(*) FROM audit_events")
+        .await
+        .unwrap();
+}
+
+/// The owner's own sessions are guarded too: the trigger refuses a change that does not go
+/// through the retention and erasure functions.
+#[tokio::test]
+async fn even_the_owner_cannot_change_audit_rows_by_accident() {
+    let app = spawn_app().await;
+    app.verified_resident("sian@example.org").await;
+    let before = app.count("audit_events").await;
     let mut conn = app.db().await;
     for sql in [
         "UPDATE audit_events SET action = 'account.nothing_happened'",
         "DELETE FROM audit_events",
         "TRUNCATE audit_events",
     ] {
-        let refused = conn.batch_execute(sql).await;
-        let error = refused.expect_err(sql).to_string();
+        let error = conn.batch_execute(sql).await.expect_err(sql).to_string();
         assert!(error.contains("append-only"), "{sql}: {error}");
     }
     assert_eq!(app.count("audit_events").await, before);
-
-    // Only a transaction that declares itself the retention sweep may remove rows.
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        conn.batch_execute("SET LOCAL mynorfolk.retention = 'on'; DELETE FROM audit_events WHERE action = 'session.created'")
-            .await
-    })
-    .await
-    .unwrap();
-    assert_eq!(app.count("audit_events").await, before - 1);
-    // The permission ended with that transaction.
-    assert!(
-        conn.batch_execute("DELETE FROM audit_events")
-            .await
-            .is_err()
-    );
 }
 
 /// Reading the audit log is itself audited: who read it, about whom, in the same transaction.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use mynorfolk::configuration::Settings;
 use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
-use mynorfolk::db::{self, quote_identifier};
+use mynorfolk::db::{self, DatabaseUrls, quote_identifier};
 use mynorfolk::startup::Application;
 use tokio::sync::OnceCell;
 
@@ -22,9 +22,25 @@ pub struct TestDatabaseServer {
     template: String,
 }
 
+/// The password of the service's role in tests (ignored by the private cluster's trust
+/// authentication; needed on a server given by `DATABASE_URL`).
+const RUNTIME_PASSWORD: &str = "mynorfolk-test-runtime";
+
 impl TestDatabaseServer {
+    /// As the harness's own (administrative) role: for setting up and for checks.
     pub fn url(&self, database: &str) -> String {
         format!("{}{database}", self.base_url)
+    }
+
+    /// As the service's own role, the way the application connects.
+    pub fn urls(&self, database: &str) -> DatabaseUrls {
+        let mut runtime = url::Url::parse(&self.url(database)).expect("a database URL");
+        runtime.set_username(db::RUNTIME_LOGIN).unwrap();
+        runtime.set_password(Some(RUNTIME_PASSWORD)).unwrap();
+        DatabaseUrls {
+            runtime: runtime.to_string(),
+            migration: self.url(database),
+        }
     }
 
     pub fn admin_url(&self) -> String {
@@ -58,6 +74,13 @@ pub async fn database_server() -> &'static TestDatabaseServer {
                     .await
                     .expect("creating the template database");
             }
+            db::ensure_runtime_login(
+                &server.admin_url(),
+                db::RUNTIME_LOGIN,
+                Some(RUNTIME_PASSWORD),
+            )
+            .await
+            .expect("creating the service's role");
             db::run_migrations(&server.url(&server.template))
                 .await
                 .expect("migrating the template database");
@@ -182,7 +205,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         mynorfolk::telemetry::init(&settings.log);
     }
     let db_url = server.url(&db_name);
-    let app = Application::build(settings.clone(), &db_url)
+    let app = Application::build(settings.clone(), &server.urls(&db_name))
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -231,7 +254,8 @@ impl TestApp {
     /// Starts another instance over the same database, with the same settings and mail folder;
     /// returns its address. It runs until the test ends.
     pub async fn start_another_instance(&self) -> String {
-        let app = Application::build(self.settings.clone(), &self.db_url)
+        let server = database_server().await;
+        let app = Application::build(self.settings.clone(), &server.urls(&self.db_name))
             .await
             .expect("building another instance");
         let address = format!("http://127.0.0.1:{}", app.port());
