@@ -234,16 +234,62 @@ impl Template {
         let mut subject = subject.trim().to_owned();
         let mut body = body.to_owned();
         for (key, value) in values {
-            subject = subject.replace(&format!("{{{key}}}"), value);
-            body = body.replace(&format!("{{{key}}}"), value);
+            let value = match FREE_TEXT.contains(&key) {
+                true => inert(value),
+                false => value.to_owned(),
+            };
+            subject = subject.replace(&format!("{{{key}}}"), &value);
+            body = body.replace(&format!("{{{key}}}"), &value);
         }
         (subject, body)
     }
 }
 
+/// Placeholders filled with text a person typed (a name, a staff note or reason), as opposed to
+/// text the service made (links, references, dates).
+const FREE_TEXT: [&str; 4] = ["name", "note", "reason", "outcome"];
+
+/// Free text made inert for mail clients, which turn anything that looks like a web or email
+/// address into a link: in such a word `://` becomes `[:]//`, `.` becomes `[.]` and `@` becomes
+/// `[at]` (the usual "defanged" spelling), so it can still be read but not clicked.
+fn inert(text: &str) -> String {
+    static LINKABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"(?i)[a-z][a-z0-9+.-]*://\S*",         // a URL with a scheme
+            r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+",       // an email address
+            r"|\bwww\.\S*",                         // www.…
+            r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", // a bare domain: refunds.example
+        ))
+        .expect("a valid pattern")
+    });
+    LINKABLE
+        .replace_all(text, |found: &regex::Captures| {
+            found[0]
+                .replace("://", "[:]//")
+                .replace('.', "[.]")
+                .replace('@', "[at]")
+        })
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_loses_what_a_mail_client_would_link() {
+        assert_eq!(
+            inert(
+                "Pay at https://pay.evil.example/x, www.evil.example, evil.example or a@b.example"
+            ),
+            "Pay at https[:]//pay[.]evil[.]example/x, www[.]evil[.]example, evil[.]example or a[at]b[.]example"
+        );
+        // Ordinary text is left alone.
+        assert_eq!(
+            inert("Flat 3.2, St. Mary's Rd. J. O'Neil"),
+            "Flat 3.2, St. Mary's Rd. J. O'Neil"
+        );
+    }
 
     #[test]
     fn every_placeholder_is_filled() {

@@ -437,6 +437,81 @@ async fn a_sign_up_name_is_not_mailed_to_an_unverified_address() {
     assert!(!reset.body.contains("refunds.example"), "{}", reset.body);
 }
 
+/// Elsewhere free text still reaches emails (a verified person's own name, a staff note), but
+/// never as something a mail client would turn into a link.
+#[tokio::test]
+async fn free_text_in_emails_never_becomes_a_link() {
+    use mynorfolk::domain::account::Role;
+    let app = spawn_app().await;
+    let resident = app.verified_resident("named@example.org").await;
+    let renamed = app
+        .patch_authed(
+            "/api/v1/me",
+            &resident.access_token,
+            &json!({"name": "Refunds at https://refunds.example/claim or www.refunds.example"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    app.put_authed(
+        "/api/v1/me/preferences",
+        &resident.access_token,
+        &json!({"status_update_emails": true}),
+    )
+    .await;
+    let details = app.details_example("skip-permit").await;
+    let submitted: Value = app
+        .post_authed(
+            "/api/v1/applications",
+            &resident.access_token,
+            &json!({"service": "skip-permit", "details": details}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let officer = app.staff("notes@norfolk.gov.uk", Role::Staff).await;
+    let moved = app
+        .post_authed(
+            &format!("/api/v1/admin/applications/{}/transitions", submitted["id"].as_str().unwrap()),
+            &officer.access_token,
+            &json!({"to": "under_review", "public_note": "Pay the fee at pay.evil.example or mail fees@evil.example"}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let update = app.wait_for_email("named@example.org", "is now", 1).await;
+    app.post_json(
+        "/api/v1/password-resets",
+        &json!({"email": "named@example.org"}),
+    )
+    .await;
+    let reset = app
+        .wait_for_email("named@example.org", "Reset your", 1)
+        .await;
+    for email in [&update, &reset] {
+        for linkable in [
+            "https://refunds",
+            "www.refunds",
+            "refunds.example",
+            "pay.evil.example",
+            "fees@evil",
+            "evil.example",
+        ] {
+            assert!(
+                !email.body.contains(linkable),
+                "{linkable} in {}",
+                email.body
+            );
+        }
+    }
+    // Still readable: the words are there, defanged.
+    assert!(
+        update.body.contains("pay[.]evil[.]example"),
+        "{}",
+        update.body
+    );
+    assert!(reset.body.contains("Refunds at"), "{}", reset.body);
+}
+
 /// Links outlive nothing they were for: a completed reset voids the account's other reset
 /// links, and a completed email change voids reset links sent to the old address and the other
 /// address-change links (so the account cannot be moved back to a stale address).
