@@ -199,6 +199,23 @@ pub async fn insert_event(conn: &mut AsyncPgConnection, event: &NewEvent<'_>) ->
 pub const EVENTS_LISTED: i64 = 1000;
 
 /// The application's history, oldest first.
+/// One page of an application's events, oldest first, after the event `after` (an id).
+pub async fn events_page(
+    conn: &mut AsyncPgConnection,
+    application: Uuid,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    application_events::table
+        .filter(application_events::application_id.eq(application))
+        .filter(application_events::id.gt(after.unwrap_or(0)))
+        .order(application_events::id.asc())
+        .limit(limit + 1)
+        .select(Event::as_select())
+        .load(conn)
+        .await
+}
+
 pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryResult<Vec<Event>> {
     application_events::table
         .filter(application_events::application_id.eq(application))
@@ -207,13 +224,6 @@ pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryRes
         .select(Event::as_select())
         .load(conn)
         .await
-}
-
-/// Position in a newest-first list: the last row of the previous page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
-    pub submitted_at: DateTime<Utc>,
-    pub id: Uuid,
 }
 
 /// Filters of the resident's list and the staff queue.
@@ -234,7 +244,7 @@ pub struct Filters {
 pub async fn page(
     conn: &mut AsyncPgConnection,
     filters: &Filters,
-    after: Option<Position>,
+    after: Option<super::Position>,
     limit: i64,
 ) -> QueryResult<Vec<Application>> {
     let mut query = applications::table
@@ -271,7 +281,7 @@ pub async fn page(
     if let Some(after) = after {
         query = query.filter(
             diesel::dsl::sql::<Bool>("(applications.submitted_at, applications.id) < (")
-                .bind::<Timestamptz, _>(after.submitted_at)
+                .bind::<Timestamptz, _>(after.at)
                 .sql(", ")
                 .bind::<SqlUuid, _>(after.id)
                 .sql(")"),

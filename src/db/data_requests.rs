@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::applications::Position;
+use crate::db::Position;
 use crate::schema::data_requests;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -62,32 +62,18 @@ pub async fn find(
     }
 }
 
-/// At most this many of a person's requests are listed (the OpenAPI document says so).
-pub const REQUESTS_LISTED: i64 = 100;
-
-/// A person's requests, newest first.
-pub async fn for_account(
-    conn: &mut AsyncPgConnection,
-    account: Uuid,
-) -> QueryResult<Vec<DataRequest>> {
-    data_requests::table
-        .filter(data_requests::account_id.eq(account))
-        .order((data_requests::received_at.desc(), data_requests::id.desc()))
-        .limit(REQUESTS_LISTED)
-        .select(DataRequest::as_select())
-        .load(conn)
-        .await
-}
-
 #[derive(Debug, Default, Clone)]
 pub struct QueueFilters {
+    /// One person's requests only.
+    pub account_id: Option<Uuid>,
     pub status: Option<String>,
     pub kind: Option<String>,
     /// Open requests whose deadline is before this day.
     pub overdue_on: Option<NaiveDate>,
 }
 
-/// The staff queue, newest first, keyset-paginated like the application queue.
+/// Requests newest first (the staff queue, or one person's list), keyset-paginated like the
+/// application queue.
 pub async fn page(
     conn: &mut AsyncPgConnection,
     filters: &QueueFilters,
@@ -97,6 +83,9 @@ pub async fn page(
     let mut query = data_requests::table
         .select(DataRequest::as_select())
         .into_boxed();
+    if let Some(account) = filters.account_id {
+        query = query.filter(data_requests::account_id.eq(account));
+    }
     if let Some(status) = &filters.status {
         query = query.filter(data_requests::status.eq(status.clone()));
     }
@@ -111,9 +100,9 @@ pub async fn page(
     if let Some(after) = after {
         query = query.filter(
             data_requests::received_at
-                .lt(after.submitted_at)
+                .lt(after.at)
                 .or(data_requests::received_at
-                    .eq(after.submitted_at)
+                    .eq(after.at)
                     .and(data_requests::id.lt(after.id))),
         );
     }

@@ -32,6 +32,13 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any fixed number works; it only has to be the same for every instance of the service.
 const MIGRATION_LOCK_KEY: i64 = 0x6d79_6e6f_7266_6f6c; // "mynorfol"
 
+/// Position in a newest-first list: the last row of the previous page (its time and id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub id: uuid::Uuid,
+}
+
 /// Where the service's two database roles connect.
 #[derive(Debug, Clone)]
 pub struct DatabaseUrls {

@@ -180,17 +180,29 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, account: Uuid) -> QueryRes
     .await
 }
 
-/// At most this many sessions are listed (the OpenAPI document says so).
-pub const SESSIONS_LISTED: i64 = 100;
-
-/// The account's live sessions, newest first.
-pub async fn list_live(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResult<Vec<Session>> {
-    sessions::table
+/// One page of the account's live sessions, newest first (`limit + 1` rows, to tell whether
+/// there is another page).
+pub async fn list_live(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    after: Option<super::Position>,
+    limit: i64,
+) -> QueryResult<Vec<Session>> {
+    let mut query = sessions::table
         .filter(sessions::account_id.eq(account))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
-        .order(sessions::created_at.desc())
-        .limit(SESSIONS_LISTED)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(
+            sessions::created_at.lt(after.at).or(sessions::created_at
+                .eq(after.at)
+                .and(sessions::id.lt(after.id))),
+        );
+    }
+    query
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .limit(limit + 1)
         .select(Session::as_select())
         .load(conn)
         .await

@@ -12,7 +12,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::applications::Position;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::db::Position;
 use crate::http::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -27,6 +30,26 @@ pub const ID_CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
 /// Dates people and PostgreSQL use: the years 1900 to 9999.
 pub const DATE_PATTERN: &str = "^(?:19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$";
 pub const TIME_PATTERN: &str = "^(?:19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}T";
+
+/// `?cursor=&limit=` of a newest-first list with no filters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[param(schema_with = crate::http::schemas::cursor)]
+    pub cursor: Option<String>,
+    #[param(schema_with = crate::http::schemas::limit)]
+    pub limit: Option<i64>,
+}
+
+/// `?cursor=&limit=` of an oldest-first list whose cursor is a row id.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct IdPageQuery {
+    #[param(schema_with = crate::http::schemas::id_cursor)]
+    pub cursor: Option<String>,
+    #[param(schema_with = crate::http::schemas::limit)]
+    pub limit: Option<i64>,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
@@ -62,7 +85,7 @@ fn decode(cursor: &str) -> Result<Position, ApiError> {
     let (micros, id) = cursor.split_once('.').ok_or_else(invalid)?;
     let micros = micros.parse().map_err(|_| invalid())?;
     Ok(Position {
-        submitted_at: DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?,
+        at: DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?,
         id: Uuid::parse_str(id).map_err(|_| invalid())?,
     })
 }
@@ -79,11 +102,7 @@ pub fn check_year(field: &str, year: i32) -> Result<(), ApiError> {
 }
 
 pub fn encode(position: Position) -> String {
-    format!(
-        "{}.{}",
-        position.submitted_at.timestamp_micros(),
-        position.id
-    )
+    format!("{}.{}", position.at.timestamp_micros(), position.id)
 }
 
 /// Decodes a cursor over a numeric id (the audit log's).
@@ -140,7 +159,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let position = Position {
-            submitted_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
             id: Uuid::new_v4(),
         };
         let (_, decoded) = parse(None, Some(&encode(position))).unwrap();

@@ -223,3 +223,82 @@ async fn the_retention_sweep_deletes_old_unverified_accounts_only() {
         .unwrap();
     assert_eq!(again.unverified_accounts, 0);
 }
+
+/// Every list of a person's own data pages the same way: `limit`, an opaque `next_cursor`, and
+/// following it yields the rest, each item once.
+#[tokio::test]
+async fn personal_lists_are_paginated() {
+    use mynorfolk::domain::account::Role;
+    let app = spawn_app().await;
+    let resident = app.verified_resident("pages@example.org").await;
+    for _ in 0..2 {
+        app.sign_in_ok("pages@example.org", PASSWORD).await;
+    }
+    for details in ["one", "two", "three"] {
+        let opened = app
+            .post_authed(
+                "/api/v1/me/data-requests",
+                &resident.access_token,
+                &json!({"type": "rectification", "details": details}),
+            )
+            .await;
+        assert_eq!(opened.status(), 202);
+    }
+    let details = app.details_example("skip-permit").await;
+    let submitted: serde_json::Value = app
+        .post_authed(
+            "/api/v1/applications",
+            &resident.access_token,
+            &json!({"service": "skip-permit", "details": details}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = submitted["id"].as_str().unwrap();
+    let officer = app.staff("pager@norfolk.gov.uk", Role::Staff).await;
+    for to in ["under_review", "more_information_required"] {
+        let moved = app
+            .post_authed(
+                &format!("/api/v1/admin/applications/{id}/transitions"),
+                &officer.access_token,
+                &json!({"to": to}),
+            )
+            .await;
+        assert_eq!(moved.status(), 200);
+    }
+
+    for (list, total) in [
+        ("/api/v1/me/sessions".to_owned(), 3),
+        ("/api/v1/me/data-requests".to_owned(), 3),
+        (format!("/api/v1/applications/{id}/events"), 3),
+    ] {
+        let mut seen = Vec::new();
+        let mut path = format!("{list}?limit=2");
+        loop {
+            let page = app.get_json(&path, &resident.access_token).await;
+            let items = page["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: {page}"));
+            assert!(items.len() <= 2, "{path}: {page}");
+            seen.extend(items.iter().map(|i| i.to_string()));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("{list}?limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!(
+            (seen.len(), distinct.len()),
+            (total, total),
+            "{list}: {seen:?}"
+        );
+    }
+    assert_problem(
+        app.get_authed("/api/v1/me/sessions?limit=101", &resident.access_token)
+            .await,
+        400,
+        "malformed-request",
+    )
+    .await;
+}

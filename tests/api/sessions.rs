@@ -352,6 +352,37 @@ async fn sign_up_and_reset_are_rate_limited_per_client() {
     assert_eq!(app.count("accounts").await, 1);
 }
 
+/// A client cannot buy itself fresh limits by naming other addresses in `Forwarded` or
+/// `X-Forwarded-For`; only behind a proxy (`server.trust_forwarded_for`) are those believed.
+#[tokio::test]
+async fn forwarded_headers_count_only_behind_a_trusted_proxy() {
+    for trusted in [false, true] {
+        let app = spawn_app_with(|s| {
+            s.limits.password_reset_per_minute = 1;
+            s.server.trust_forwarded_for = trusted;
+        })
+        .await;
+        let mut statuses = Vec::new();
+        for n in 1..=3 {
+            let response = app
+                .client
+                .post(app.url("/api/v1/password-resets"))
+                .header("Forwarded", format!("for=203.0.113.{n}"))
+                .header("X-Forwarded-For", format!("203.0.113.{n}"))
+                .json(&json!({"email": "someone@example.org"}))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        let expected = match trusted {
+            true => [202, 202, 202],
+            false => [202, 429, 429],
+        };
+        assert_eq!(statuses, expected, "trust_forwarded_for = {trusted}");
+    }
+}
+
 #[tokio::test]
 async fn repeated_failures_back_off_for_that_address_even_with_the_right_password() {
     let app = spawn_app_with(|s| s.limits.failed_sign_ins_before_backoff = 2).await;

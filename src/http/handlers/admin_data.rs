@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::data_rights::{DataRequestView, RequestKind};
 use super::me::Me;
 use crate::data_rights::{self, Decision};
+use crate::db::Position;
 use crate::db::accounts;
-use crate::db::applications::Position;
 use crate::db::audit::{self, Stored};
 use crate::db::data_requests::{self as store, DataRequest, QueueFilters};
 use crate::domain::account::EmailAddress;
@@ -202,6 +202,7 @@ pub async fn data_request_queue(
         status: query.status.clone(),
         kind: query.kind.map(|k| k.as_str().to_owned()),
         overdue_on: query.overdue.unwrap_or(false).then(|| uk_today(Utc::now())),
+        account_id: None,
     };
     let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
@@ -219,7 +220,7 @@ pub async fn data_request_queue(
         .collect();
     audit::record_all(&mut conn, &caller.actor(), &reads).await?;
     let position = |r: &DataRequest| Position {
-        submitted_at: r.received_at,
+        at: r.received_at,
         id: r.id,
     };
     Ok(HttpResponse::Ok().json(pagination::page(

@@ -10,8 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::applications::{self, Failure, Move};
+use crate::db::Position;
 use crate::db::accounts;
-use crate::db::applications::{self as store, Application, Event, Filters, Position, Service};
+use crate::db::applications::{self as store, Application, Event, Filters, Service};
 use crate::domain::application::{Mover, Status};
 use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
@@ -20,7 +21,7 @@ use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{self, IdPageQuery, Page};
 use crate::http::schemas;
 use crate::state::AppState;
 
@@ -120,13 +121,6 @@ impl From<Event> for EventView {
             occurred_at: e.occurred_at,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EventList {
-    // db::applications::EVENTS_LISTED
-    #[schema(max_items = 1000)]
-    pub items: Vec<EventView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -343,7 +337,7 @@ pub async fn list_applications(
 
 pub fn position(a: &Application) -> Position {
     Position {
-        submitted_at: a.submitted_at,
+        at: a.submitted_at,
         id: a.id,
     }
 }
@@ -369,22 +363,26 @@ pub async fn get_application(
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
 
-/// The status history of one of the caller's applications, with the council's public notes.
-#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = EventList), (status = 404, body = Problem, content_type = "application/problem+json")))]
+/// The status history of one of the caller's applications, oldest first, with the council's
+/// public notes.
+#[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path), IdPageQuery), responses((status = 200, body = Page<EventView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}/events")]
 pub async fn application_events(
     state: web::Data<AppState>,
     caller: Authenticated,
     id: web::Path<Uuid>,
+    query: web::Query<IdPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
     let application = own(&state, &caller, *id).await?;
     let mut conn = state.pool.get().await?;
-    let items = store::events(&mut conn, application.id)
-        .await?
-        .into_iter()
-        .map(EventView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(EventList { items }))
+    let rows = store::events_page(&mut conn, application.id, after, limit).await?;
+    Ok(HttpResponse::Ok().json(pagination::page_with(
+        rows,
+        limit,
+        |e| pagination::encode_id(e.id),
+        EventView::from,
+    )))
 }
 
 /// Withdraws one of the caller's applications; allowed until it is decided (else 409).

@@ -7,11 +7,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::data_rights::{self, Failure};
+use crate::db::Position;
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::pagination::{self, Page, PageQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -88,15 +90,6 @@ impl From<DataRequest> for DataRequestView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DataRequestList {
-    // db::data_requests::REQUESTS_LISTED
-    #[schema(max_items = 100)]
-    pub items: Vec<DataRequestView>,
-    #[schema(max_length = 0)]
-    pub next_cursor: Option<String>,
-}
-
 impl From<Failure> for ApiError {
     fn from(failure: Failure) -> Self {
         match failure {
@@ -139,22 +132,30 @@ pub async fn create_data_request(
 }
 
 /// The caller's requests, newest first.
-#[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, body = DataRequestList)))]
+#[utoipa::path(tag = "data rights", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<DataRequestView>)))]
 #[get("/api/v1/me/data-requests")]
 pub async fn list_data_requests(
     state: web::Data<AppState>,
     caller: Authenticated,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
+    let filters = store::QueueFilters {
+        account_id: Some(caller.account_id),
+        ..Default::default()
+    };
     let mut conn = state.pool.get().await?;
-    let items = store::for_account(&mut conn, caller.account_id)
-        .await?
-        .into_iter()
-        .map(DataRequestView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(DataRequestList {
-        items,
-        next_cursor: None,
-    }))
+    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    let position = |r: &DataRequest| Position {
+        at: r.received_at,
+        id: r.id,
+    };
+    Ok(HttpResponse::Ok().json(pagination::page(
+        rows,
+        limit,
+        position,
+        DataRequestView::from,
+    )))
 }
 
 /// One of the caller's requests; a completed access request carries the export.

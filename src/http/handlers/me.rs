@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use crate::auth::password::Verified;
 use crate::db::accounts::Account;
-use crate::db::{accounts, audit, sessions};
+use crate::db::{Position, accounts, audit, sessions};
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::pagination::{self, Page, PageQuery};
 use crate::http::schemas;
 use crate::http::throttle::{SignUp, Throttled};
 use crate::state::AppState;
@@ -90,15 +91,6 @@ pub struct SessionView {
     pub expires_at: DateTime<Utc>,
     /// The session of the token that made this request.
     pub current: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionList {
-    // db::sessions::SESSIONS_LISTED
-    #[schema(max_items = 100)]
-    pub items: Vec<SessionView>,
-    #[schema(max_length = 0)]
-    pub next_cursor: Option<String>,
 }
 
 /// The caller's account.
@@ -235,29 +227,29 @@ pub async fn put_preferences(
 }
 
 /// The caller's signed-in devices (live sessions), newest first.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = SessionList)))]
+#[utoipa::path(tag = "me", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<SessionView>)))]
 #[get("/api/v1/me/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let mut conn = state.pool.get().await?;
-    let items = sessions::list_live(&mut conn, caller.account_id)
-        .await?
-        .into_iter()
-        .map(|s| SessionView {
-            current: s.id == caller.session_id,
-            id: s.id,
-            device: s.device,
-            created_at: s.created_at,
-            last_used_at: s.last_used_at,
-            expires_at: s.expires_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(SessionList {
-        items,
-        next_cursor: None,
-    }))
+    let rows = sessions::list_live(&mut conn, caller.account_id, after, limit).await?;
+    let position = |s: &sessions::Session| Position {
+        at: s.created_at,
+        id: s.id,
+    };
+    let page = pagination::page(rows, limit, position, |s| SessionView {
+        current: s.id == caller.session_id,
+        id: s.id,
+        device: s.device,
+        created_at: s.created_at,
+        last_used_at: s.last_used_at,
+        expires_at: s.expires_at,
+    });
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Signs one of the caller's devices out.
