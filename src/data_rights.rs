@@ -103,6 +103,12 @@ pub async fn decide(
         // The person's account is locked before the request (the lock order of `db::accounts`):
         // exclusively for an erasure, which then rewrites all their rows.
         let unlocked = store::find(conn, id, false).await?.ok_or(Failure::NotFound)?;
+        // No one decides on their own data (or erases their own account from the staff side).
+        if unlocked.account_id == staff_id {
+            return Err(Failure::Conflict(
+                "this request is about you: a colleague must decide it".into(),
+            ));
+        }
         let erasing = unlocked.kind == "erasure" && matches!(decision, Decision::Complete { .. });
         let live = match erasing {
             true => accounts::lock_for_erasure(conn, unlocked.account_id).await?,

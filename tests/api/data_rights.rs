@@ -786,3 +786,23 @@ async fn retention_applies_every_period() {
         .unwrap();
     assert_eq!(again, mynorfolk::retention::SweepReport::default());
 }
+
+/// A member of staff cannot decide a request about themselves (an erasure of their own account,
+/// say): a colleague must.
+#[tokio::test]
+async fn staff_cannot_decide_their_own_requests() {
+    let app = spawn_app().await;
+    let officer = staff(&app).await;
+    let own = request(&app, &officer, "erasure", None).await;
+    let response = decide(&app, &officer, &own["id"], json!({"decision": "complete"})).await;
+    assert_problem(response, 409, "conflict").await;
+    let colleague = app.staff("colleague@norfolk.gov.uk", Role::Staff).await;
+    let response = decide(
+        &app,
+        &colleague,
+        &own["id"],
+        json!({"decision": "refuse", "reason": "Staff records are kept while employed."}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
