@@ -86,7 +86,7 @@ pub async fn create_staff(
                 role: role.as_str().to_owned(),
                 link: frontend_link(app, "reset-password", Some(&token)),
             };
-            outbox::enqueue(conn, Some(id), email.as_str(), &welcome).await?;
+            outbox::enqueue(conn, Some(id), email.as_str(), &welcome.email()).await?;
         }
         audit::record(
             conn,
@@ -158,7 +158,8 @@ pub async fn register(
                         sign_in_link: frontend_link(app, "sign-in", None),
                         reset_link: frontend_link(app, "forgot-password", None),
                     };
-                    outbox::enqueue(conn, Some(existing.id), &existing.email, &notice).await?;
+                    outbox::enqueue(conn, Some(existing.id), &existing.email, &notice.email())
+                        .await?;
                     return Ok(());
                 }
                 // Contested and never verified: neither sign-up can be trusted to own the address.
@@ -180,7 +181,7 @@ pub async fn register(
                 .await?;
                 let link = frontend_link(app, "reset-password", Some(&token));
                 let finish = Template::FinishSignUp { link };
-                outbox::enqueue(conn, Some(existing.id), &existing.email, &finish).await?;
+                outbox::enqueue(conn, Some(existing.id), &existing.email, &finish.email()).await?;
                 return Ok(());
             }
         };
@@ -199,7 +200,7 @@ pub async fn register(
             conn,
             Some(account.id),
             &account.email,
-            &Template::VerifyEmail { link },
+            &Template::VerifyEmail { link }.email(),
         )
         .await?;
         Ok(())
@@ -246,7 +247,7 @@ pub async fn confirm_email(
             name: account.name.clone(),
             new_email: mask_email(&new_email),
         };
-        outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
+        outbox::enqueue(conn, Some(account.id), &account.email, &notice.email()).await?;
         audit::record(
             conn,
             &actor,
@@ -338,7 +339,7 @@ async fn queue_reset_email(
         },
         link,
     };
-    outbox::enqueue(conn, Some(account.id), &account.email, &email).await?;
+    outbox::enqueue(conn, Some(account.id), &account.email, &email.email()).await?;
     Ok(())
 }
 
@@ -377,7 +378,7 @@ pub async fn reset_password(
             name: account.name.clone(),
             reset_link: frontend_link(app, "forgot-password", None),
         };
-        outbox::enqueue(conn, Some(account.id), &account.email, &notice).await?;
+        outbox::enqueue(conn, Some(account.id), &account.email, &notice.email()).await?;
         audit::record(
             conn,
             &holder(&account, request_id),
@@ -409,7 +410,7 @@ pub async fn request_email_change(
                     sign_in_link: frontend_link(app, "sign-in", None),
                     reset_link: frontend_link(app, "forgot-password", None),
                 };
-                outbox::enqueue(conn, Some(owner.id), &owner.email, &notice).await?;
+                outbox::enqueue(conn, Some(owner.id), &owner.email, &notice.email()).await?;
             }
             None => {
                 let token = OpaqueToken::generate();
@@ -427,7 +428,8 @@ pub async fn request_email_change(
                 let confirm = Template::ConfirmNewEmail {
                     link: frontend_link(app, "verify-email", Some(&token)),
                 };
-                outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm).await?;
+                outbox::enqueue(conn, Some(account.id), new_email.as_str(), &confirm.email())
+                    .await?;
             }
         }
         audit::record(

@@ -231,7 +231,7 @@ async fn notify_applicant(
         status: to.describe().to_owned(),
         note: public_note.map(str::to_owned),
     };
-    outbox::enqueue(conn, Some(account_id), &account.email, &email).await
+    outbox::enqueue(conn, Some(account_id), &account.email, &email.email()).await
 }
 
 /// The last day of the period applied for, for licences that run for that period.

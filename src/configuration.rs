@@ -73,6 +73,14 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// argon2id cost parameters (OWASP's recommendation by default: m=19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct DataRightsSettings {
     pub bank_holidays: Vec<chrono::NaiveDate>,
@@ -148,7 +156,7 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: i64,
-    pub hash_cost: crate::auth::password::HashCost,
+    pub hash_cost: HashCost,
     /// Password hashes computed at once (each takes `hash_cost.memory_kib` of memory).
     pub hash_max_concurrent: usize,
 }

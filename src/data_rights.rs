@@ -75,7 +75,7 @@ pub async fn open(
             id: request.id.to_string(),
             due_by: format_date(due),
         };
-        outbox::enqueue(conn, Some(account), &person.email, &email).await?;
+        outbox::enqueue(conn, Some(account), &person.email, &email.email()).await?;
         audit::record(
             conn,
             actor,
@@ -159,7 +159,7 @@ pub async fn decide(
                 let updated = store::decide(conn, id, "completed", Some(&statement), staff_id).await?;
                 audit::record(conn, staff, audit::about_account("account.erased", request.account_id)).await?;
                 // Sent to the address that no longer exists in the database; its row goes once sent.
-                outbox::enqueue_ephemeral(conn, &address, &Template::AccountErased { id: id.to_string(), kept }).await?;
+                outbox::enqueue_ephemeral(conn, &address, &Template::AccountErased { id: id.to_string(), kept }.email()).await?;
                 (updated, "data_request.completed", None)
             }
             Decision::Complete { reason } => {
@@ -173,7 +173,7 @@ pub async fn decide(
             }
         };
         if let Some(email) = email {
-            outbox::enqueue(conn, Some(request.account_id), &person.email, &email).await?;
+            outbox::enqueue(conn, Some(request.account_id), &person.email, &email.email()).await?;
         }
         audit::record(conn, staff, request_event(action, &updated)).await?;
         Ok(updated)

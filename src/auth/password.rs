@@ -8,15 +8,9 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
-/// Cost parameters (OWASP's argon2id recommendation by default: m=19 MiB, t=2, p=1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct HashCost {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
+pub use crate::configuration::HashCost;
+use tracing::Instrument;
 
 #[derive(Clone)]
 pub struct PasswordHasher {

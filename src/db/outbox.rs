@@ -6,43 +6,49 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::email::templates::Template;
 use crate::schema::email_outbox;
 
-/// Queues `template` for `to`, in the caller's transaction.
+/// An email ready to be stored: the template that made it (a stable code) and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    pub template: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Queues `email` for `to`, in the caller's transaction.
 pub async fn enqueue(
     conn: &mut AsyncPgConnection,
     account_id: Option<Uuid>,
     to: &str,
-    template: &Template,
+    email: &NewEmail,
 ) -> QueryResult<()> {
-    insert(conn, account_id, to, template, false).await
+    insert(conn, account_id, to, email, false).await
 }
 
 /// Queues an email whose row is deleted once sent (for a person who has just been erased).
 pub async fn enqueue_ephemeral(
     conn: &mut AsyncPgConnection,
     to: &str,
-    template: &Template,
+    email: &NewEmail,
 ) -> QueryResult<()> {
-    insert(conn, None, to, template, true).await
+    insert(conn, None, to, email, true).await
 }
 
 async fn insert(
     conn: &mut AsyncPgConnection,
     account_id: Option<Uuid>,
     to: &str,
-    template: &Template,
+    email: &NewEmail,
     delete_after_send: bool,
 ) -> QueryResult<()> {
-    let (subject, body) = template.render();
     diesel::insert_into(email_outbox::table)
         .values((
             email_outbox::account_id.eq(account_id),
             email_outbox::to_address.eq(to),
-            email_outbox::template.eq(template.code()),
-            email_outbox::subject.eq(subject),
-            email_outbox::body_text.eq(body),
+            email_outbox::template.eq(email.template),
+            email_outbox::subject.eq(&email.subject),
+            email_outbox::body_text.eq(&email.body),
             email_outbox::delete_after_send.eq(delete_after_send),
         ))
         .execute(conn)

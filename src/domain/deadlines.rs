@@ -8,31 +8,11 @@ use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc, Weekday};
 /// The furthest an extension may go: two months beyond the first.
 pub const MAX_EXTENSION_MONTHS: u32 = 2;
 
-/// Today's date in the UK (Europe/London): UTC, plus one hour during British Summer Time, which
-/// runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
-/// Deadlines count from the day a request arrives in the council's own time zone.
+/// Today's date in the UK (Europe/London, from the tz database, so British Summer Time follows
+/// the law rather than a rule written here). Deadlines count from the day a request arrives in
+/// the council's own time zone.
 pub fn uk_today(now: DateTime<Utc>) -> NaiveDate {
-    let year = now.year();
-    let bst_start = last_sunday(year, 3)
-        .and_hms_opt(1, 0, 0)
-        .map(|t| t.and_utc());
-    let bst_end = last_sunday(year, 10)
-        .and_hms_opt(1, 0, 0)
-        .map(|t| t.and_utc());
-    let in_bst =
-        matches!((bst_start, bst_end), (Some(start), Some(end)) if now >= start && now < end);
-    if in_bst {
-        (now + chrono::Duration::hours(1)).date_naive()
-    } else {
-        now.date_naive()
-    }
-}
-
-fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let first_of_next =
-        NaiveDate::from_ymd_opt(year, month + 1, 1).expect("March and October have a next month");
-    let last = first_of_next.pred_opt().expect("a day before the first");
-    last - Days::new(u64::from(last.weekday().num_days_from_sunday()))
+    now.with_timezone(&chrono_tz::Europe::London).date_naive()
 }
 
 /// `received` plus `months` calendar months, clamped to the end of a shorter month.
@@ -142,8 +122,11 @@ mod tests {
         assert_eq!(uk_today(at("2026-03-28T23:30:00Z")), d(2026, 3, 28));
         assert_eq!(uk_today(at("2026-10-24T23:30:00Z")), d(2026, 10, 25));
         assert_eq!(uk_today(at("2026-10-25T23:30:00Z")), d(2026, 10, 25));
-        assert_eq!(last_sunday(2027, 3), d(2027, 3, 28));
-        assert_eq!(last_sunday(2027, 10), d(2027, 10, 31));
+        // 2027: BST from 28 March to 31 October.
+        assert_eq!(uk_today(at("2027-03-28T00:30:00Z")), d(2027, 3, 28));
+        assert_eq!(uk_today(at("2027-03-28T23:30:00Z")), d(2027, 3, 29));
+        assert_eq!(uk_today(at("2027-10-30T23:30:00Z")), d(2027, 10, 31));
+        assert_eq!(uk_today(at("2027-10-31T23:30:00Z")), d(2027, 10, 31));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The emails the service sends, as plain-text files under `templates/` (first line: subject).
 //! Placeholders are `{name}`-style and filled from the variant's fields.
 
+use crate::db::outbox::NewEmail;
+
 /// One email to send, with what it needs to be written.
-#[derive(Debug, Clone)]
 ///
 /// An address that has not yet proved it wants our email (a sign-up, a new address) is sent no text
 /// a caller chose: those templates take no name.
+#[derive(Debug, Clone)]
 pub enum Template {
     VerifyEmail {
         link: String,
@@ -97,6 +99,16 @@ impl Template {
             Template::DataRequestCompleted { .. } => "data_request_completed",
             Template::DataRequestRefused { .. } => "data_request_refused",
             Template::AccountErased { .. } => "account_erased",
+        }
+    }
+
+    /// The email, rendered, as the outbox stores it.
+    pub fn email(&self) -> NewEmail {
+        let (subject, body) = self.render();
+        NewEmail {
+            template: self.code(),
+            subject,
+            body,
         }
     }
 

@@ -140,10 +140,10 @@ async fn an_undeliverable_email_to_an_erased_person_is_deleted_not_kept() {
         reset_link: "x".into(),
     };
     let mut conn = app.db().await;
-    mynorfolk::db::outbox::enqueue_ephemeral(&mut conn, "gone@example.org", &farewell)
+    mynorfolk::db::outbox::enqueue_ephemeral(&mut conn, "gone@example.org", &farewell.email())
         .await
         .unwrap();
-    mynorfolk::db::outbox::enqueue(&mut conn, None, "kept@example.org", &ordinary)
+    mynorfolk::db::outbox::enqueue(&mut conn, None, "kept@example.org", &ordinary.email())
         .await
         .unwrap();
     for _ in 0..200 {
