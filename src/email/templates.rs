@@ -1,5 +1,5 @@
 //! The emails the service sends, as plain-text files under `templates/` (first line: subject).
-//! Placeholders are `{name}`-style and filled from the variant's fields.
+//! Rendered by minijinja; placeholders are `{{ name }}` and filled from the variant's fields.
 
 use crate::db::outbox::NewEmail;
 
@@ -115,47 +115,29 @@ impl Template {
     /// (subject, body)
     pub fn render(&self) -> (String, String) {
         let note;
-        let (text, values): (&str, Vec<(&str, &str)>) = match self {
-            Template::VerifyEmail { link } => (
-                include_str!("templates/verify_email.txt"),
-                vec![("link", link)],
-            ),
-            Template::FinishSignUp { link } => (
-                include_str!("templates/finish_sign_up.txt"),
-                vec![("link", link)],
-            ),
+        let values: Vec<(&str, &str)> = match self {
+            Template::VerifyEmail { link } => vec![("link", link)],
+            Template::FinishSignUp { link } => vec![("link", link)],
             Template::AlreadyRegistered {
                 name,
                 sign_in_link,
                 reset_link,
-            } => (
-                include_str!("templates/already_registered.txt"),
-                vec![
-                    ("name", name),
-                    ("sign_in_link", sign_in_link),
-                    ("reset_link", reset_link),
-                ],
-            ),
-            Template::ResetPassword { name, link } => (
-                include_str!("templates/reset_password.txt"),
-                vec![("name", name), ("link", link)],
-            ),
-            Template::PasswordChanged { name, reset_link } => (
-                include_str!("templates/password_changed.txt"),
-                vec![("name", name), ("reset_link", reset_link)],
-            ),
-            Template::ConfirmNewEmail { link } => (
-                include_str!("templates/confirm_new_email.txt"),
-                vec![("link", link)],
-            ),
-            Template::EmailChanged { name, new_email } => (
-                include_str!("templates/email_changed.txt"),
-                vec![("name", name), ("new_email", new_email)],
-            ),
-            Template::StaffWelcome { name, role, link } => (
-                include_str!("templates/staff_welcome.txt"),
-                vec![("name", name), ("role", role), ("link", link)],
-            ),
+            } => vec![
+                ("name", name),
+                ("sign_in_link", sign_in_link),
+                ("reset_link", reset_link),
+            ],
+            Template::ResetPassword { name, link } => vec![("name", name), ("link", link)],
+            Template::PasswordChanged { name, reset_link } => {
+                vec![("name", name), ("reset_link", reset_link)]
+            }
+            Template::ConfirmNewEmail { link } => vec![("link", link)],
+            Template::EmailChanged { name, new_email } => {
+                vec![("name", name), ("new_email", new_email)]
+            }
+            Template::StaffWelcome { name, role, link } => {
+                vec![("name", name), ("role", role), ("link", link)]
+            }
             Template::StatusChanged {
                 name,
                 reference,
@@ -166,96 +148,141 @@ impl Template {
                 note = public_note.as_ref().map_or_else(String::new, |n| {
                     format!("\nA note from the council:\n{n}\n")
                 });
-                (
-                    include_str!("templates/status_changed.txt"),
-                    vec![
-                        ("name", name),
-                        ("reference", reference),
-                        ("service", service),
-                        ("status", status),
-                        ("note", &note),
-                    ],
-                )
+                vec![
+                    ("name", name),
+                    ("reference", reference),
+                    ("service", service),
+                    ("status", status),
+                    ("note", &note),
+                ]
             }
             Template::DataRequestReceived {
                 name,
                 kind,
                 id,
                 due_by,
-            } => (
-                include_str!("templates/data_request_received.txt"),
-                vec![
-                    ("name", name),
-                    ("kind", kind),
-                    ("id", id),
-                    ("due_by", due_by),
-                ],
-            ),
+            } => vec![
+                ("name", name),
+                ("kind", kind),
+                ("id", id),
+                ("due_by", due_by),
+            ],
             Template::DataRequestExtended {
                 name,
                 kind,
                 id,
                 due_by,
                 reason,
-            } => (
-                include_str!("templates/data_request_extended.txt"),
-                vec![
-                    ("name", name),
-                    ("kind", kind),
-                    ("id", id),
-                    ("due_by", due_by),
-                    ("reason", reason),
-                ],
-            ),
+            } => vec![
+                ("name", name),
+                ("kind", kind),
+                ("id", id),
+                ("due_by", due_by),
+                ("reason", reason),
+            ],
             Template::DataRequestCompleted {
                 name,
                 kind,
                 id,
                 outcome,
-            } => (
-                include_str!("templates/data_request_completed.txt"),
-                vec![
-                    ("name", name),
-                    ("kind", kind),
-                    ("id", id),
-                    ("outcome", outcome),
-                ],
-            ),
+            } => vec![
+                ("name", name),
+                ("kind", kind),
+                ("id", id),
+                ("outcome", outcome),
+            ],
             Template::DataRequestRefused {
                 name,
                 kind,
                 id,
                 reason,
-            } => (
-                include_str!("templates/data_request_refused.txt"),
-                vec![
-                    ("name", name),
-                    ("kind", kind),
-                    ("id", id),
-                    ("reason", reason),
-                ],
-            ),
-            Template::AccountErased { id, kept } => (
-                include_str!("templates/account_erased.txt"),
-                vec![("id", id), ("kept", kept)],
-            ),
+            } => vec![
+                ("name", name),
+                ("kind", kind),
+                ("id", id),
+                ("reason", reason),
+            ],
+            Template::AccountErased { id, kept } => vec![("id", id), ("kept", kept)],
         };
+        let context: std::collections::BTreeMap<&str, String> = values
+            .into_iter()
+            .map(|(key, value)| match FREE_TEXT.contains(&key) {
+                true => (key, inert(value)),
+                false => (key, value.to_owned()),
+            })
+            .collect();
+        // The templates are compiled in and each test renders every one: a failure is a bug here.
+        let text = TEMPLATES
+            .get_template(self.code())
+            .and_then(|template| template.render(context))
+            .unwrap_or_else(|error| panic!("email template {}: {error}", self.code()));
         let (subject, body) = text
             .split_once('\n')
             .expect("a template starts with its subject line");
-        let mut subject = subject.trim().to_owned();
-        let mut body = body.to_owned();
-        for (key, value) in values {
-            let value = match FREE_TEXT.contains(&key) {
-                true => inert(value),
-                false => value.to_owned(),
-            };
-            subject = subject.replace(&format!("{{{key}}}"), &value);
-            body = body.replace(&format!("{{{key}}}"), &value);
-        }
-        (subject, body)
+        (subject.trim().to_owned(), body.to_owned())
     }
 }
+
+/// Every template, by code: plain text, first line the subject, `{{ name }}` placeholders. Values
+/// are inserted once and never read as template syntax, so a name like `{{ link }}` stays text.
+static TEMPLATES: std::sync::LazyLock<minijinja::Environment<'static>> =
+    std::sync::LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (code, source) in [
+            ("verify_email", include_str!("templates/verify_email.txt")),
+            (
+                "finish_sign_up",
+                include_str!("templates/finish_sign_up.txt"),
+            ),
+            (
+                "already_registered",
+                include_str!("templates/already_registered.txt"),
+            ),
+            (
+                "reset_password",
+                include_str!("templates/reset_password.txt"),
+            ),
+            (
+                "password_changed",
+                include_str!("templates/password_changed.txt"),
+            ),
+            (
+                "confirm_new_email",
+                include_str!("templates/confirm_new_email.txt"),
+            ),
+            ("email_changed", include_str!("templates/email_changed.txt")),
+            ("staff_welcome", include_str!("templates/staff_welcome.txt")),
+            (
+                "status_changed",
+                include_str!("templates/status_changed.txt"),
+            ),
+            (
+                "data_request_received",
+                include_str!("templates/data_request_received.txt"),
+            ),
+            (
+                "data_request_extended",
+                include_str!("templates/data_request_extended.txt"),
+            ),
+            (
+                "data_request_completed",
+                include_str!("templates/data_request_completed.txt"),
+            ),
+            (
+                "data_request_refused",
+                include_str!("templates/data_request_refused.txt"),
+            ),
+            (
+                "account_erased",
+                include_str!("templates/account_erased.txt"),
+            ),
+        ] {
+            env.add_template(code, source)
+                .unwrap_or_else(|error| panic!("email template {code}: {error}"));
+        }
+        env
+    });
 
 /// Placeholders filled with text a person typed (a name, a staff note or reason), as opposed to
 /// text the service made (links, references, dates).
@@ -287,6 +314,20 @@ fn inert(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_text_never_template_syntax() {
+        let (_, body) = Template::ResetPassword {
+            name: "{{ link }} {link} {% if true %}x{% endif %}".into(),
+            link: "https://frontend.example/reset?token=SECRET".into(),
+        }
+        .render();
+        assert_eq!(body.matches("SECRET").count(), 1, "{body}");
+        assert!(
+            body.contains("{{ link }} {link} {% if true %}x{% endif %}"),
+            "{body}"
+        );
+    }
 
     #[test]
     fn free_text_loses_what_a_mail_client_would_link() {
