@@ -147,7 +147,7 @@ pub fn run() -> anyhow::Result<()> {
                 command: RetentionCommand::Run,
             } => {
                 let pool = db::build_pool(&database.urls.runtime, &pool_options(&settings))?;
-                let report = crate::retention::sweep(&pool, &settings).await?;
+                let report = crate::use_cases::retention::sweep(&pool, &settings).await?;
                 announce(&format!("retention sweep done: {report:?}"));
                 Ok(())
             }
@@ -196,7 +196,7 @@ async fn create_staff(
     let pool = db::build_pool(&database.urls.runtime, &pool_options(settings))?;
     let mut conn = pool.get().await?;
     let actor = crate::db::audit::Actor::system();
-    let id = crate::accounts::create_staff(
+    let id = crate::use_cases::accounts::create_staff(
         &mut conn,
         &settings.app,
         &actor,

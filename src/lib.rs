@@ -1,23 +1,23 @@
 //! MyNorfolk: the backend behind the Norfolk County Council resident account.
 //!
-//! Layout: `http` (routes, thin handlers, extractors, errors), `db` (pool, migrations, queries,
-//! the embedded PostgreSQL launcher), `email` (transports), `configuration`, `telemetry`, and
-//! `startup` which wires them together. `cli` is what the binary runs.
+//! Layout, from the top: `cli` is what the binary runs; `startup` wires configuration, pool,
+//! mailer and HTTP server together; `http` parses requests and shapes answers (routes, thin
+//! handlers, extractors, errors); `use_cases` does what callers ask, each in one transaction with
+//! its audit rows and emails; `domain` holds the rules in plain Rust; `db` is every query (and the
+//! embedded PostgreSQL launcher); `email` renders and delivers; `privacy` is the personal-data
+//! registry; `auth` hashes passwords and signs tokens; `configuration` and `telemetry` serve all.
 
-pub mod accounts;
-pub mod applications;
 pub mod auth;
 pub mod cli;
 pub mod configuration;
-pub mod data_rights;
 pub mod db;
 pub mod domain;
 pub mod email;
 pub mod http;
 pub mod privacy;
-pub mod retention;
 pub mod schema;
 pub mod startup;
 pub mod startup_error;
 pub mod state;
 pub mod telemetry;
+pub mod use_cases;

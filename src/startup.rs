@@ -22,10 +22,10 @@ use crate::http::ApiError;
 use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
-use crate::retention;
 use crate::startup_error::StartupError;
 use crate::state::{AppState, Throttles};
 use crate::telemetry::PrivacyRootSpan;
+use crate::use_cases::retention;
 
 pub struct Application {
     port: u16,
@@ -110,7 +110,7 @@ impl Application {
             settings.clone(),
             Duration::from_secs(settings.app.retention_interval_secs),
         );
-        let reset_links = crate::accounts::run_reset_link_worker(
+        let reset_links = crate::use_cases::accounts::run_reset_link_worker(
             self.state.pool.clone(),
             settings.app.clone(),
             Duration::from_millis(settings.email.poll_interval_ms),

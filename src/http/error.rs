@@ -269,6 +269,25 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
+/// Every use-case failure, as the HTTP answer it gets: the one place they are translated.
+impl From<crate::use_cases::Error> for ApiError {
+    fn from(failure: crate::use_cases::Error) -> Self {
+        use crate::use_cases::Error;
+        match failure {
+            Error::NotFound | Error::Erased => ApiError::NotFound,
+            Error::Conflict(message) => ApiError::Conflict(message),
+            Error::Transition(e) => ApiError::Conflict(e.to_string()),
+            Error::Invalid { field, message } => ApiError::invalid(field, message),
+            Error::InvalidToken => ApiError::LinkInvalid,
+            Error::PasswordChanged => ApiError::Unauthorized(
+                "the password changed while this request was under way: sign in again",
+            ),
+            Error::Database(e) => e.into(),
+            Error::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

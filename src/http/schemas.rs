@@ -247,7 +247,7 @@ pub fn audit_action_filter() -> Object {
 
 pub fn data_request_status_filter() -> Object {
     string(true)
-        .enum_values(Some(crate::data_rights::STATUSES))
+        .enum_values(Some(crate::use_cases::data_rights::STATUSES))
         .build()
 }
 

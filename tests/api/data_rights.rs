@@ -757,7 +757,7 @@ async fn retention_applies_every_period() {
         &mynorfolk::db::PoolOptions::from_settings(&app.settings.database),
     )
     .unwrap();
-    let report = mynorfolk::retention::sweep(&pool, &app.settings)
+    let report = mynorfolk::use_cases::retention::sweep(&pool, &app.settings)
         .await
         .unwrap();
     assert_eq!(report.anonymised_applications, 1);
@@ -781,10 +781,13 @@ async fn retention_applies_every_period() {
         1
     );
     // Idempotent: a second sweep finds nothing more.
-    let again = mynorfolk::retention::sweep(&pool, &app.settings)
+    let again = mynorfolk::use_cases::retention::sweep(&pool, &app.settings)
         .await
         .unwrap();
-    assert_eq!(again, mynorfolk::retention::SweepReport::default());
+    assert_eq!(
+        again,
+        mynorfolk::use_cases::retention::SweepReport::default()
+    );
 }
 
 /// A member of staff cannot decide a request about themselves (an erasure of their own account,

@@ -625,7 +625,7 @@ impl TestApp {
                 .unwrap();
         let hash = hasher.hash(PASSWORD).await.unwrap();
         let mut conn = self.db().await;
-        mynorfolk::accounts::create_staff(
+        mynorfolk::use_cases::accounts::create_staff(
             &mut conn,
             &self.settings.app,
             &mynorfolk::db::audit::Actor::system(),

@@ -208,7 +208,7 @@ async fn the_retention_sweep_deletes_old_unverified_accounts_only() {
         &mynorfolk::db::PoolOptions::from_settings(&app.settings.database),
     )
     .unwrap();
-    let report = mynorfolk::retention::sweep(&pool, &app.settings)
+    let report = mynorfolk::use_cases::retention::sweep(&pool, &app.settings)
         .await
         .unwrap();
     assert_eq!(report.unverified_accounts, 1);
@@ -218,7 +218,7 @@ async fn the_retention_sweep_deletes_old_unverified_accounts_only() {
     );
     assert_eq!(app.count("accounts").await, 2);
     // Idempotent.
-    let again = mynorfolk::retention::sweep(&pool, &app.settings)
+    let again = mynorfolk::use_cases::retention::sweep(&pool, &app.settings)
         .await
         .unwrap();
     assert_eq!(again.unverified_accounts, 0);

@@ -5,7 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts;
 use crate::domain::account::{EmailAddress, NewAccount, Password};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -15,6 +14,7 @@ use crate::http::extract::Json;
 use crate::http::schemas;
 use crate::http::throttle::{PasswordReset, SignUp, Throttled};
 use crate::state::AppState;
+use crate::use_cases::accounts;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,18 +196,4 @@ pub async fn confirm_password_reset(
     )
     .await?;
     Ok(HttpResponse::Ok().json(Done { status: "ok" }))
-}
-
-impl From<accounts::Failure> for ApiError {
-    fn from(failure: accounts::Failure) -> Self {
-        match failure {
-            accounts::Failure::InvalidToken => ApiError::LinkInvalid,
-            accounts::Failure::EmailTaken => ApiError::Conflict(failure.to_string()),
-            accounts::Failure::Erased => ApiError::NotFound,
-            accounts::Failure::PasswordChanged => ApiError::Unauthorized(
-                "the password changed while this request was under way: sign in again",
-            ),
-            accounts::Failure::Database(e) => e.into(),
-        }
-    }
 }

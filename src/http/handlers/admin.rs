@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::accounts::create_staff;
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -14,6 +13,7 @@ use crate::http::auth::Admin;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::state::AppState;
+use crate::use_cases::accounts::create_staff;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::applications::{ApplicationView, position};
-use crate::applications::{self, Move};
 use crate::db::applications::{self as store, Application, Event, Filters};
 use crate::db::{accounts, audit};
 use crate::domain::application::{Mover, Status};
@@ -24,6 +23,7 @@ use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
+use crate::use_cases::applications::{self, Move};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use super::data_rights::{DataRequestView, RequestKind};
 use super::me::Me;
-use crate::data_rights::{self, Decision};
 use crate::db::Position;
 use crate::db::accounts;
 use crate::db::audit::{self, Stored};
@@ -28,6 +27,7 @@ use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
+use crate::use_cases::data_rights::{self, Decision};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::applications::{self, Failure, Move};
 use crate::db::Position;
 use crate::db::accounts;
 use crate::db::applications::{self as store, Application, Event, Filters, Service};
@@ -24,6 +23,7 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
 use crate::http::schemas;
 use crate::state::AppState;
+use crate::use_cases::applications::{self, Move};
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceView {
@@ -151,17 +151,6 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     #[param(schema_with = crate::http::schemas::limit)]
     pub limit: Option<i64>,
-}
-
-impl From<Failure> for ApiError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::NotFound => ApiError::NotFound,
-            Failure::Transition(e) => ApiError::Conflict(e.to_string()),
-            Failure::Conflict(message) => ApiError::Conflict(message),
-            Failure::Database(e) => e.into(),
-        }
-    }
 }
 
 fn service_view(service: Service, state: &AppState) -> Option<ServiceView> {

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::data_rights::{self, Failure};
 use crate::db::Position;
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::http::ApiError;
@@ -15,6 +14,7 @@ use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
 use crate::state::AppState;
+use crate::use_cases::data_rights;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -86,18 +86,6 @@ impl From<DataRequest> for DataRequestView {
             decision_reason: r.decision_reason,
             decided_at: r.decided_at,
             export: None,
-        }
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::NotFound => ApiError::NotFound,
-            Failure::Conflict(message) => ApiError::Conflict(message),
-            Failure::Invalid { field, message } => ApiError::invalid(field, message),
-            Failure::Database(e) => e.into(),
-            Failure::Other(e) => ApiError::Internal(e),
         }
     }
 }

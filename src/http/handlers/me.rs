@@ -171,7 +171,7 @@ pub async fn change_email(
         });
     }
     let mut conn = state.pool.get().await?;
-    crate::accounts::request_email_change(
+    crate::use_cases::accounts::request_email_change(
         &mut conn,
         &state.settings.app,
         &caller.actor(),

@@ -130,7 +130,7 @@ pub async fn sign_in(
         request_id: request_id(&req),
     };
     let digest = refresh_token.digest();
-    let session_id = crate::accounts::open_session(
+    let session_id = crate::use_cases::accounts::open_session(
         &mut conn,
         &actor,
         account.id,
@@ -142,7 +142,7 @@ pub async fn sign_in(
     .await
     .map_err(|failure| match failure {
         // Reset or erased while the password was being checked: as if it were wrong.
-        crate::accounts::Failure::PasswordChanged | crate::accounts::Failure::Erased => {
+        crate::use_cases::Error::PasswordChanged | crate::use_cases::Error::Erased => {
             WRONG_CREDENTIALS
         }
         other => other.into(),

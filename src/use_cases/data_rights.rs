@@ -7,6 +7,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::Error;
+
 use crate::configuration::DataRightsSettings;
 use crate::db::applications::{self as app_store};
 use crate::db::audit::{self, Actor};
@@ -17,23 +19,6 @@ use crate::email::templates::Template;
 
 /// Every status a data request can have.
 pub const STATUSES: [&str; 4] = ["received", "extended", "completed", "refused"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{field} {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
 
 /// A staff decision on a request.
 #[derive(Debug, Clone)]
@@ -59,11 +44,11 @@ pub async fn open(
     account: Uuid,
     kind: &str,
     details: Option<&str>,
-) -> Result<DataRequest, Failure> {
+) -> Result<DataRequest, Error> {
     let holidays = settings.bank_holidays.clone();
     conn.transaction(async move |conn| {
         if !accounts::lock_active(conn, account).await? {
-            return Err(Failure::NotFound);
+            return Err(Error::NotFound);
         }
         let now = Utc::now();
         let due = deadlines::due_by(deadlines::uk_today(now), &holidays);
@@ -94,7 +79,7 @@ pub async fn decide(
     staff: &Actor,
     id: Uuid,
     decision: Decision,
-) -> Result<DataRequest, Failure> {
+) -> Result<DataRequest, Error> {
     let holidays = settings.bank_holidays.clone();
     let staff_id = staff
         .id
@@ -102,10 +87,10 @@ pub async fn decide(
     conn.transaction(async move |conn| {
         // The person's account is locked before the request (the lock order of `db::accounts`):
         // exclusively for an erasure, which then rewrites all their rows.
-        let unlocked = store::find(conn, id, false).await?.ok_or(Failure::NotFound)?;
+        let unlocked = store::find(conn, id, false).await?.ok_or(Error::NotFound)?;
         // No one decides on their own data (or erases their own account from the staff side).
         if unlocked.account_id == staff_id {
-            return Err(Failure::Conflict(
+            return Err(Error::Conflict(
                 "this request is about you: a colleague must decide it".into(),
             ));
         }
@@ -115,23 +100,23 @@ pub async fn decide(
             false => accounts::lock_active(conn, unlocked.account_id).await?,
         };
         if !live {
-            return Err(Failure::Conflict("this person's account has been erased".into()));
+            return Err(Error::Conflict("this person's account has been erased".into()));
         }
-        let request = store::find(conn, id, true).await?.ok_or(Failure::NotFound)?;
+        let request = store::find(conn, id, true).await?.ok_or(Error::NotFound)?;
         if !matches!(request.status.as_str(), "received" | "extended") {
-            return Err(Failure::Conflict(format!("this request is already {}", request.status)));
+            return Err(Error::Conflict(format!("this request is already {}", request.status)));
         }
         let person = accounts::find(conn, request.account_id).await?;
         let kind = request.kind.clone();
         let (updated, action, email) = match decision {
             Decision::Extend { months, reason } => {
                 let received = deadlines::uk_today(request.received_at);
-                let due = deadlines::extended_due_by(received, months, &holidays).ok_or(Failure::Invalid {
+                let due = deadlines::extended_due_by(received, months, &holidays).ok_or(Error::Invalid {
                     field: "months",
                     message: format!("must be 1 or {}: an extension is at most two further months", deadlines::MAX_EXTENSION_MONTHS),
                 })?;
                 if due <= request.due_by {
-                    return Err(Failure::Conflict(format!("the request is already due by {}", request.due_by)));
+                    return Err(Error::Conflict(format!("the request is already due by {}", request.due_by)));
                 }
                 let updated = store::extend(conn, id, due, &reason).await?;
                 let email = Template::DataRequestExtended {
@@ -186,7 +171,7 @@ pub async fn export(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     person: Uuid,
-) -> Result<Value, Failure> {
+) -> Result<Value, Error> {
     conn.transaction(async move |conn| {
         let data = privacy_store::export(conn, person).await?;
         audit::record(

@@ -6,28 +6,18 @@ use chrono::{Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
+use super::Error;
+
 use crate::db::applications::{
     self as store, Application, NewApplication, NewEvent, Service, StatusChange,
 };
 use crate::db::audit::{self, Actor};
 use crate::db::{accounts, outbox};
 use crate::domain::application::{
-    Mover, Status, TransitionError, expected_decision_by, licence_expires_on, reference,
+    Mover, Status, expected_decision_by, licence_expires_on, reference,
 };
 use crate::domain::deadlines::uk_today;
 use crate::email::templates::Template;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Transition(#[from] TransitionError),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
-}
 
 /// Stores a new application (details already validated) with its first event and audit row.
 pub async fn submit(
@@ -96,13 +86,13 @@ pub async fn transition(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     request: Move<'_>,
-) -> Result<Application, Failure> {
+) -> Result<Application, Error> {
     conn.transaction(async move |conn| {
         // The applicant's account is locked before the application (the lock order of
         // `db::accounts`), so an erasure cannot slip in between and miss what this writes.
         let applicant = match request.owner {
             Some(owner) => Some(owner),
-            None => store::find(conn, id, false).await?.ok_or(Failure::NotFound)?.account_id,
+            None => store::find(conn, id, false).await?.ok_or(Error::NotFound)?.account_id,
         };
         let applicant_live = match applicant {
             Some(account) => accounts::lock_active(conn, account).await?,
@@ -110,11 +100,11 @@ pub async fn transition(
         };
         let current = store::find(conn, id, true)
             .await?
-            .ok_or(Failure::NotFound)?;
+            .ok_or(Error::NotFound)?;
         if !applicant_live || current.account_id != applicant {
             return Err(match request.owner {
-                Some(_) => Failure::NotFound,
-                None => Failure::Conflict(
+                Some(_) => Error::NotFound,
+                None => Error::Conflict(
                     "the applicant's data was erased while this change was being made; reload the application".into(),
                 ),
             });
@@ -124,12 +114,12 @@ pub async fn transition(
         if current.account_id.is_none()
             && (request.public_note.is_some() || request.internal_note.is_some())
         {
-            return Err(Failure::Conflict(
+            return Err(Error::Conflict(
                 "the applicant's data has been erased: this application can change status but takes no notes".into(),
             ));
         }
         let from = Status::parse(&current.status)
-            .ok_or_else(|| Failure::Conflict("unknown status".into()))?;
+            .ok_or_else(|| Error::Conflict("unknown status".into()))?;
         let to = from.transition(request.to, request.mover)?;
         let service = store::active_service(conn, &current.service_code).await?;
         let today = uk_today(Utc::now());
@@ -181,19 +171,17 @@ pub async fn assign(
     id: Uuid,
     staff: Uuid,
     actor: &Actor,
-) -> Result<Application, Failure> {
+) -> Result<Application, Error> {
     conn.transaction(async move |conn| {
-        store::find(conn, id, true)
-            .await?
-            .ok_or(Failure::NotFound)?;
+        store::find(conn, id, true).await?.ok_or(Error::NotFound)?;
         let assignee = accounts::find(conn, staff).await.map_err(|e| match e {
             diesel::result::Error::NotFound => {
-                Failure::Conflict("staff_id is not a council staff account".into())
+                Error::Conflict("staff_id is not a council staff account".into())
             }
             other => other.into(),
         })?;
         if !matches!(assignee.role.as_str(), "staff" | "admin") {
-            return Err(Failure::Conflict(
+            return Err(Error::Conflict(
                 "staff_id is not a council staff account".into(),
             ));
         }

@@ -6,6 +6,8 @@ use chrono::{Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
+use super::Error;
+
 use crate::auth::tokens::OpaqueToken;
 use crate::configuration::AppSettings;
 use crate::db::accounts::Account;
@@ -18,6 +20,8 @@ use crate::email::templates::Template;
 pub const VERIFY_TOKEN_TTL: Duration = Duration::hours(24);
 pub const RESET_TOKEN_TTL: Duration = Duration::hours(1);
 
+const EMAIL_TAKEN: &str = "this email address already belongs to an account";
+
 /// A link into the resident web frontend, e.g. `<frontend_url>/verify-email?token=…`.
 pub fn frontend_link(app: &AppSettings, page: &str, token: Option<&OpaqueToken>) -> String {
     let base = app.frontend_url.trim_end_matches('/');
@@ -25,22 +29,6 @@ pub fn frontend_link(app: &AppSettings, page: &str, token: Option<&OpaqueToken>)
         Some(token) => format!("{base}/{page}?token={}", token.as_str()),
         None => format!("{base}/{page}"),
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    #[error("is invalid, has been used, or has expired")]
-    InvalidToken,
-    #[error("this email address already belongs to an account")]
-    EmailTaken,
-    /// The account was erased while the request was under way.
-    #[error("the account no longer exists")]
-    Erased,
-    /// The password changed (a reset) after it was checked and before the request could act.
-    #[error("the password changed while this request was under way")]
-    PasswordChanged,
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
 }
 
 /// Creates a staff or admin account, verified (the council vouches for the address). With a
@@ -54,7 +42,7 @@ pub async fn create_staff(
     email: &EmailAddress,
     role: Role,
     password_hash: Option<&str>,
-) -> Result<Uuid, Failure> {
+) -> Result<Uuid, Error> {
     conn.transaction(async move |conn| {
         let now = Utc::now();
         let row = NewAccountRow {
@@ -69,7 +57,7 @@ pub async fn create_staff(
         };
         let id = accounts::insert_if_new(conn, &row)
             .await?
-            .ok_or(Failure::EmailTaken)?;
+            .ok_or(Error::Conflict(EMAIL_TAKEN.into()))?;
         if password_hash.is_none() {
             let token = OpaqueToken::generate();
             accounts::insert_token(
@@ -120,7 +108,7 @@ pub async fn register(
     request_id: Option<String>,
     new: &NewAccount,
     password_hash: &str,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     conn.transaction(async move |conn| {
         let now = Utc::now();
         let normalized = new.email.normalized();
@@ -214,14 +202,14 @@ pub async fn confirm_email(
     conn: &mut AsyncPgConnection,
     request_id: Option<String>,
     token: &str,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     let digest = crate::auth::tokens::digest(token);
     conn.transaction(async move |conn| {
         lock_token_holder(conn, &digest).await?;
         let purposes = [TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail];
         let spent = accounts::spend_token(conn, &digest, &purposes)
             .await?
-            .ok_or(Failure::InvalidToken)?;
+            .ok_or(Error::InvalidToken)?;
         let account = accounts::find(conn, spent.account_id).await?;
         let actor = holder(&account, request_id);
         let Some(new_email) = spent.new_email else {
@@ -234,9 +222,9 @@ pub async fn confirm_email(
             .await?;
             return Ok(());
         };
-        let parsed = EmailAddress::parse(&new_email).map_err(|_| Failure::InvalidToken)?;
+        let parsed = EmailAddress::parse(&new_email).map_err(|_| Error::InvalidToken)?;
         if !accounts::set_email(conn, account.id, parsed.as_str(), &parsed.normalized()).await? {
-            return Err(Failure::EmailTaken);
+            return Err(Error::Conflict(EMAIL_TAKEN.into()));
         }
         // Links sent before the change (reset links to the old address, other address changes,
         // which could move the account back to a stale address) are void.
@@ -264,7 +252,7 @@ pub async fn confirm_email(
 pub async fn request_reset_link(
     conn: &mut AsyncPgConnection,
     email: &EmailAddress,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     accounts::queue_reset_request(conn, &email.normalized()).await?;
     Ok(())
 }
@@ -278,7 +266,7 @@ const RESET_BATCH: i64 = 20;
 pub async fn send_requested_reset_links(
     conn: &mut AsyncPgConnection,
     app: &AppSettings,
-) -> Result<usize, Failure> {
+) -> Result<usize, Error> {
     conn.transaction(async move |conn| {
         let addresses = accounts::take_reset_requests(conn, RESET_BATCH).await?;
         for address in &addresses {
@@ -315,7 +303,7 @@ async fn queue_reset_email(
     conn: &mut AsyncPgConnection,
     app: &AppSettings,
     normalized: &str,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     let Some(account) = accounts::lock_active_by_email(conn, normalized).await? else {
         return Ok(());
     };
@@ -345,11 +333,11 @@ async fn queue_reset_email(
 
 /// Whether `token` is a live reset link, checked before the new password is hashed so that
 /// unknown tokens cost no hashing (the link is spent, and checked again, by `reset_password`).
-pub async fn reset_link_is_live(conn: &mut AsyncPgConnection, token: &str) -> Result<(), Failure> {
+pub async fn reset_link_is_live(conn: &mut AsyncPgConnection, token: &str) -> Result<(), Error> {
     let digest = crate::auth::tokens::digest(token);
     match accounts::token_is_live(conn, &digest, &[TokenPurpose::ResetPassword]).await? {
         true => Ok(()),
-        false => Err(Failure::InvalidToken),
+        false => Err(Error::InvalidToken),
     }
 }
 
@@ -360,13 +348,13 @@ pub async fn reset_password(
     request_id: Option<String>,
     token: &str,
     password_hash: &str,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     let digest = crate::auth::tokens::digest(token);
     conn.transaction(async move |conn| {
         lock_token_holder(conn, &digest).await?;
         let spent = accounts::spend_token(conn, &digest, &[TokenPurpose::ResetPassword])
             .await?
-            .ok_or(Failure::InvalidToken)?;
+            .ok_or(Error::InvalidToken)?;
         let account = accounts::find(conn, spent.account_id).await?;
         accounts::set_password_hash(conn, account.id, password_hash).await?;
         // Every other reset link of the account is stale now.
@@ -398,7 +386,7 @@ pub async fn request_email_change(
     actor: &Actor,
     account: &Account,
     new_email: &EmailAddress,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     conn.transaction(async move |conn| {
         // The password was checked against this hash; a reset since then voids the request.
         let checked = account.password_hash.as_deref().unwrap_or_default();
@@ -453,7 +441,7 @@ pub async fn open_session(
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
-) -> Result<Uuid, Failure> {
+) -> Result<Uuid, Error> {
     conn.transaction(async move |conn| {
         lock_with_password(conn, account, password_hash).await?;
         let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
@@ -470,13 +458,13 @@ pub async fn open_session(
 
 /// Takes the lock of the account a token was issued to before the token itself is spent (the
 /// lock order of `db::accounts`); an erased account's links are simply invalid.
-async fn lock_token_holder(conn: &mut AsyncPgConnection, digest: &[u8]) -> Result<(), Failure> {
+async fn lock_token_holder(conn: &mut AsyncPgConnection, digest: &[u8]) -> Result<(), Error> {
     let holder = accounts::token_holder(conn, digest)
         .await?
-        .ok_or(Failure::InvalidToken)?;
+        .ok_or(Error::InvalidToken)?;
     match accounts::lock_active(conn, holder).await? {
         true => Ok(()),
-        false => Err(Failure::InvalidToken),
+        false => Err(Error::InvalidToken),
     }
 }
 
@@ -488,11 +476,11 @@ async fn lock_with_password(
     conn: &mut AsyncPgConnection,
     account: Uuid,
     checked: &str,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     match accounts::lock_returning_password(conn, account).await? {
-        None => Err(Failure::Erased),
+        None => Err(Error::Erased),
         Some(stored) if stored.as_deref() == Some(checked) => Ok(()),
-        Some(_) => Err(Failure::PasswordChanged),
+        Some(_) => Err(Error::PasswordChanged),
     }
 }
 
