@@ -431,6 +431,67 @@ pub async fn request_email_change(
     .await
 }
 
+/// Corrects the holder's name (the right to rectification), audited.
+pub async fn rectify_name(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    name: &AccountName,
+) -> Result<Account, Error> {
+    conn.transaction(async move |conn| {
+        if !accounts::lock_active(conn, account).await? {
+            return Err(Error::NotFound);
+        }
+        let updated = accounts::set_name(conn, account, name.as_str()).await?;
+        audit::record(
+            conn,
+            actor,
+            audit::about_account("account.rectified", account),
+        )
+        .await?;
+        Ok(updated)
+    })
+    .await
+}
+
+/// Turns the holder's status-update emails on or off, audited.
+pub async fn set_status_update_emails(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    on: bool,
+) -> Result<(), Error> {
+    conn.transaction(async move |conn| {
+        accounts::set_status_update_emails(conn, account, on).await?;
+        let event = audit::about_account("account.preferences_updated", account);
+        audit::record(conn, actor, event).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Signs one of the holder's sessions out, audited; not found unless it is theirs and live.
+pub async fn revoke_session(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    session: Uuid,
+) -> Result<(), Error> {
+    conn.transaction(async move |conn| {
+        if !sessions::revoke(conn, account, session).await? {
+            return Err(Error::NotFound);
+        }
+        let event = audit::Event {
+            target_type: "session",
+            target_id: Some(session),
+            ..audit::about_account("session.revoked", account)
+        };
+        audit::record(conn, actor, event).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Opens a session with its first refresh token, audited; returns the session id. Only while
 /// `password_hash` (the one the caller's password was checked against) is still the account's.
 pub async fn open_session(

@@ -4,6 +4,7 @@
 
 use chrono::{Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Error;
@@ -19,8 +20,57 @@ use crate::domain::application::{
 use crate::domain::deadlines::uk_today;
 use crate::email::templates::Template;
 
-/// Stores a new application (details already validated) with its first event and audit row.
+/// What a submission answers: its status and body (201 and the new application, as the caller's
+/// `view` rendered it), or those stored for the first request with the same Idempotency-Key.
+pub struct Answer {
+    pub status: i32,
+    pub body: serde_json::Value,
+}
+
+/// Submits an application (details already validated) with its first event and audit row, in
+/// one transaction. With an Idempotency-Key the first request's answer is stored in that same
+/// transaction: a retry gets it back, and the same key with another body is a conflict.
 pub async fn submit(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: Uuid,
+    service: &Service,
+    details: &serde_json::Value,
+    key: Option<&str>,
+    view: impl FnOnce(Application) -> serde_json::Result<serde_json::Value> + Send,
+) -> Result<Answer, Error> {
+    let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
+    conn.transaction(async move |conn| {
+        // The account first (the lock order of `db::accounts`); a replay needs it live too.
+        if !accounts::lock_active(conn, account).await? {
+            return Err(Error::Erased);
+        }
+        if let Some(key) = key
+            && let Some(stored) =
+                store::claim_idempotency_key(conn, account, key, &request_hash).await?
+        {
+            if stored.request_hash != request_hash {
+                return Err(Error::Conflict(
+                    "this Idempotency-Key was already used for a different request".into(),
+                ));
+            }
+            return Ok(Answer {
+                status: stored.status,
+                body: stored.body,
+            });
+        }
+        let application = insert_submitted(conn, actor, account, service, details).await?;
+        let body = view(application).map_err(anyhow::Error::from)?;
+        if let Some(key) = key {
+            store::store_idempotent_response(conn, account, key, 201, &body).await?;
+        }
+        Ok(Answer { status: 201, body })
+    })
+    .await
+}
+
+/// Stores a new application with its first event and audit row, in the caller's transaction.
+async fn insert_submitted(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     account: Uuid,

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod applications;
 pub mod data_rights;
 pub mod retention;
+pub mod staff_reads;
 
 use crate::domain::application::TransitionError;
 

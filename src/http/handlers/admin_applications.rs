@@ -7,7 +7,6 @@ use crate::domain::text::{ACCESS_REASON, NOTE};
 use crate::http::schemas;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use diesel_async::AsyncConnection;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +14,6 @@ use uuid::Uuid;
 
 use super::applications::{ApplicationView, position};
 use crate::db::applications::{self as store, Application, Event, Filters};
-use crate::db::{accounts, audit};
 use crate::domain::application::{Mover, Status};
 use crate::http::ApiError;
 use crate::http::auth::Staff;
@@ -24,6 +22,7 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
 use crate::use_cases::applications::{self, Move};
+use crate::use_cases::staff_reads;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -201,43 +200,17 @@ pub async fn application_detail(
         .map_err(|e| ApiError::invalid("reason", e.to_string()))?
         .unwrap_or_else(|| "application case work".to_owned());
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let application = store::find(conn, id, false)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            let applicant = match application.account_id {
-                Some(account) => {
-                    let a = accounts::find(conn, account).await?;
-                    Some(Applicant {
-                        id: a.id,
-                        name: a.name,
-                        email: a.email,
-                    })
-                }
-                None => None,
-            };
-            let events = store::events(conn, id)
-                .await?
-                .into_iter()
-                .map(StaffEventView::from)
-                .collect();
-            let event = audit::Event {
-                action: "application.viewed",
-                target_type: "application",
-                target_id: Some(id),
-                subject_id: application.account_id,
-                reason: Some(&reason),
-            };
-            audit::record(conn, &actor, event).await?;
-            Ok(StaffApplicationView {
-                assigned_to: application.assigned_to,
-                application: application.into(),
-                applicant,
-                events,
-            })
-        })
-        .await?;
+    let case = staff_reads::application(&mut conn, &actor, id, &reason).await?;
+    let view = StaffApplicationView {
+        assigned_to: case.application.assigned_to,
+        application: case.application.into(),
+        applicant: case.applicant.map(|a| Applicant {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+        }),
+        events: case.events.into_iter().map(StaffEventView::from).collect(),
+    };
     Ok(HttpResponse::Ok().json(view))
 }
 

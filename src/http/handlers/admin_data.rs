@@ -7,7 +7,6 @@ use crate::domain::text::{ACCESS_REASON, NOTE, REQUIRED_REASON, TextError};
 use crate::http::schemas;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use diesel_async::AsyncConnection;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,9 +15,8 @@ use uuid::Uuid;
 use super::data_rights::{DataRequestView, RequestKind};
 use super::me::Me;
 use crate::db::Position;
-use crate::db::accounts;
 use crate::db::audit::{self, Stored};
-use crate::db::data_requests::{self as store, DataRequest, QueueFilters};
+use crate::db::data_requests::{DataRequest, QueueFilters};
 use crate::domain::account::EmailAddress;
 use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
 use crate::http::ApiError;
@@ -28,6 +26,7 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
 use crate::use_cases::data_rights::{self, Decision};
+use crate::use_cases::staff_reads;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -205,20 +204,8 @@ pub async fn data_request_queue(
         account_id: None,
     };
     let mut conn = state.pool.get().await?;
-    let rows = store::page(&mut conn, &filters, after, limit).await?;
-    // The rows carry what residents wrote: every one shown is an audited read.
-    let reads: Vec<audit::Event> = rows
-        .iter()
-        .take(limit as usize)
-        .map(|r| audit::Event {
-            action: "data_request.viewed",
-            target_type: "data_request",
-            target_id: Some(r.id),
-            subject_id: Some(r.account_id),
-            reason: Some("data-request queue"),
-        })
-        .collect();
-    audit::record_all(&mut conn, &caller.actor(), &reads).await?;
+    let rows =
+        staff_reads::data_request_queue(&mut conn, &caller.actor(), &filters, after, limit).await?;
     let position = |r: &DataRequest| Position {
         at: r.received_at,
         id: r.id,
@@ -297,24 +284,9 @@ pub async fn look_up_account(
         .unwrap_or_default();
     let email =
         EmailAddress::parse(&query.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    let actor = caller.actor();
-    let reason = reason.to_owned();
     let mut conn = state.pool.get().await?;
-    let found = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let found = accounts::find_by_email(conn, &email.normalized()).await?;
-            let event = audit::Event {
-                action: "account.looked_up",
-                target_type: "account",
-                target_id: found.as_ref().map(|a| a.id),
-                subject_id: found.as_ref().map(|a| a.id),
-                reason: Some(&reason),
-            };
-            audit::record(conn, &actor, event).await?;
-            Ok(found)
-        })
-        .await?;
-    let account = found.ok_or(ApiError::NotFound)?;
+    let account =
+        staff_reads::account_by_email(&mut conn, &caller.actor(), &email, &reason).await?;
     Ok(HttpResponse::Ok().json(Me::from_account(account)))
 }
 
@@ -348,23 +320,9 @@ pub async fn list_audit_events(
         from: query.from,
         before: query.to,
     };
-    // Reading the audit log is itself a read of personal data: recorded with the read.
-    let read = audit::Event {
-        action: "audit_log.viewed",
-        target_type: "audit_log",
-        target_id: None,
-        subject_id: query.account_id,
-        reason: Some("audit log"),
-    };
-    let actor = caller.actor();
     let mut conn = state.pool.get().await?;
-    let rows = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let rows = audit::page(conn, &filters, before_id, limit).await?;
-            audit::record(conn, &actor, read).await?;
-            Ok(rows)
-        })
-        .await?;
+    let rows =
+        staff_reads::audit_log(&mut conn, &caller.actor(), &filters, before_id, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page_with(
         rows,
         limit,

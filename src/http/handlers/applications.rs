@@ -3,14 +3,11 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::db::Position;
-use crate::db::accounts;
 use crate::db::applications::{self as store, Application, Event, Filters, Service};
 use crate::domain::application::{Mover, Status};
 use crate::domain::deadlines::uk_today;
@@ -23,6 +20,7 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
 use crate::http::schemas;
 use crate::state::AppState;
+use crate::use_cases::Error;
 use crate::use_cases::applications::{self, Move};
 
 #[derive(Serialize, ToSchema)]
@@ -229,40 +227,21 @@ pub async fn submit_application(
     let kind = ServiceKind::from_code(&service.code).ok_or(ApiError::NotFound)?;
     let details =
         kind.parse_details(body.details, &state.settings.services, uk_today(Utc::now()))?;
-    let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
-    let actor = caller.actor();
-    let account = caller.account_id;
-
-    let (status, view) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            // The account first (the lock order of `db::accounts`); a replay needs it live too.
-            if !accounts::lock_active(conn, account).await? {
-                return Err(ApiError::Unauthorized("this account has been erased"));
-            }
-            let replay = match &key {
-                Some(key) => {
-                    store::claim_idempotency_key(conn, account, key, &request_hash).await?
-                }
-                None => None,
-            };
-            if let Some(stored) = replay {
-                if stored.request_hash != request_hash {
-                    return Err(ApiError::Conflict(
-                        "this Idempotency-Key was already used for a different request".into(),
-                    ));
-                }
-                return Ok((stored.status, stored.body));
-            }
-            let application =
-                applications::submit(conn, &actor, account, &service, &details).await?;
-            let view = serde_json::to_value(ApplicationView::from(application))
-                .map_err(anyhow::Error::from)?;
-            if let Some(key) = &key {
-                store::store_idempotent_response(conn, account, key, 201, &view).await?;
-            }
-            Ok((201, view))
-        })
-        .await?;
+    let answer = applications::submit(
+        &mut conn,
+        &caller.actor(),
+        caller.account_id,
+        &service,
+        &details,
+        key.as_deref(),
+        |application| serde_json::to_value(ApplicationView::from(application)),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Erased => ApiError::Unauthorized("this account has been erased"),
+        other => other.into(),
+    })?;
+    let (status, view) = (answer.status, answer.body);
     let location = format!(
         "/api/v1/applications/{}",
         view["id"].as_str().unwrap_or_default()

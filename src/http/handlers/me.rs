@@ -3,14 +3,13 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::password::Verified;
 use crate::db::accounts::Account;
-use crate::db::{Position, accounts, audit, sessions};
+use crate::db::{Position, accounts, sessions};
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -21,6 +20,7 @@ use crate::http::pagination::{self, Page, PageQuery};
 use crate::http::schemas;
 use crate::http::throttle::{SignUp, Throttled};
 use crate::state::AppState;
+use crate::use_cases;
 
 #[derive(Serialize, ToSchema)]
 pub struct Me {
@@ -115,23 +115,10 @@ pub async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let name = AccountName::parse(&body.name)
         .map_err(|e| ValidationErrors::single("name", e.to_string()))?;
-    let actor = caller.actor();
     let mut conn = state.pool.get().await?;
-    let account = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            if !accounts::lock_active(conn, caller.account_id).await? {
-                return Err(ApiError::NotFound);
-            }
-            let account = accounts::set_name(conn, caller.account_id, name.as_str()).await?;
-            audit::record(
-                conn,
-                &actor,
-                audit::about_account("account.rectified", caller.account_id),
-            )
+    let account =
+        use_cases::accounts::rectify_name(&mut conn, &caller.actor(), caller.account_id, &name)
             .await?;
-            Ok(account)
-        })
-        .await?;
     Ok(HttpResponse::Ok().json(Me::from_account(account)))
 }
 
@@ -171,7 +158,7 @@ pub async fn change_email(
         });
     }
     let mut conn = state.pool.get().await?;
-    crate::use_cases::accounts::request_email_change(
+    use_cases::accounts::request_email_change(
         &mut conn,
         &state.settings.app,
         &caller.actor(),
@@ -207,19 +194,14 @@ pub async fn put_preferences(
     caller: Authenticated,
     Json(body): Json<Preferences>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller.actor();
     let on = body.status_update_emails;
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        accounts::set_status_update_emails(conn, caller.account_id, on).await?;
-        audit::record(
-            conn,
-            &actor,
-            audit::about_account("account.preferences_updated", caller.account_id),
-        )
-        .await?;
-        Ok(())
-    })
+    use_cases::accounts::set_status_update_emails(
+        &mut conn,
+        &caller.actor(),
+        caller.account_id,
+        on,
+    )
     .await?;
     Ok(HttpResponse::Ok().json(Preferences {
         status_update_emails: on,

@@ -5,7 +5,6 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, post, web};
 use chrono::{Duration, Utc};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::password::Verified;
 use crate::auth::throttle::retry_after_secs;
 use crate::auth::tokens::{self, OpaqueToken};
-use crate::db::audit::{self, Actor};
+use crate::db::audit::Actor;
 use crate::db::sessions::Rotation;
 use crate::db::{accounts, sessions};
 use crate::domain::account::{EmailAddress, Role};
@@ -215,21 +214,8 @@ pub async fn revoke_session(
     session: Uuid,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let actor = caller.actor();
-    let account = caller.account_id;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        if !sessions::revoke(conn, account, session).await? {
-            return Err(ApiError::NotFound);
-        }
-        let event = audit::Event {
-            target_type: "session",
-            target_id: Some(session),
-            ..audit::about_account("session.revoked", account)
-        };
-        audit::record(conn, &actor, event).await?;
-        Ok(())
-    })
-    .await?;
+    let (actor, account) = (caller.actor(), caller.account_id);
+    crate::use_cases::accounts::revoke_session(&mut conn, &actor, account, session).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
