@@ -64,6 +64,16 @@ pub struct Application {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl Application {
+    /// Where it stands in a newest-first list (by submission).
+    pub fn position(&self) -> super::Position {
+        super::Position {
+            at: self.submitted_at,
+            id: self.id,
+        }
+    }
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = applications)]
 pub struct NewApplication<'a> {

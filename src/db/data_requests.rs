@@ -25,6 +25,16 @@ pub struct DataRequest {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+impl DataRequest {
+    /// Where it stands in a newest-first list (by receipt).
+    pub fn position(&self) -> super::Position {
+        super::Position {
+            at: self.received_at,
+            id: self.id,
+        }
+    }
+}
+
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     account: Uuid,

@@ -17,6 +17,16 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+impl Session {
+    /// Where it stands in a newest-first list (by sign-in).
+    pub fn position(&self) -> super::Position {
+        super::Position {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
 /// Opens a session with its first refresh token; returns the session id.
 pub async fn create(
     conn: &mut AsyncPgConnection,

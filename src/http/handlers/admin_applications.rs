@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::applications::{ApplicationView, position};
+use super::applications::ApplicationView;
 use crate::db::applications::{self as store, Application, Event, Filters};
 use crate::domain::application::{Mover, Status};
 use crate::http::ApiError;
@@ -181,7 +181,12 @@ pub async fn application_queue(
     };
     let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
-    Ok(HttpResponse::Ok().json(pagination::page(rows, limit, position, QueueItem::from)))
+    Ok(HttpResponse::Ok().json(pagination::page(
+        rows,
+        limit,
+        Application::position,
+        QueueItem::from,
+    )))
 }
 
 /// An application in full — details, applicant, events with internal notes. Audited.

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::data_rights::{DataRequestView, RequestKind};
 use super::me::Me;
-use crate::db::Position;
 use crate::db::audit::{self, Stored};
 use crate::db::data_requests::{DataRequest, QueueFilters};
 use crate::domain::account::EmailAddress;
@@ -206,14 +205,10 @@ pub async fn data_request_queue(
     let mut conn = state.pool.get().await?;
     let rows =
         staff_reads::data_request_queue(&mut conn, &caller.actor(), &filters, after, limit).await?;
-    let position = |r: &DataRequest| Position {
-        at: r.received_at,
-        id: r.id,
-    };
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
         limit,
-        position,
+        DataRequest::position,
         StaffDataRequestView::from,
     )))
 }

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::db::Position;
 use crate::db::applications::{self as store, Application, Event, Filters, Service};
 use crate::domain::application::{Mover, Status};
 use crate::domain::deadlines::uk_today;
@@ -298,16 +297,9 @@ pub async fn list_applications(
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
         limit,
-        position,
+        Application::position,
         ApplicationView::from,
     )))
-}
-
-pub fn position(a: &Application) -> Position {
-    Position {
-        at: a.submitted_at,
-        id: a.id,
-    }
 }
 
 /// Loads one of the caller's applications; anyone else's is 404.

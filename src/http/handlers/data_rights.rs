@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::Position;
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
@@ -134,14 +133,10 @@ pub async fn list_data_requests(
     };
     let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
-    let position = |r: &DataRequest| Position {
-        at: r.received_at,
-        id: r.id,
-    };
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
         limit,
-        position,
+        DataRequest::position,
         DataRequestView::from,
     )))
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::password::Verified;
 use crate::db::accounts::Account;
-use crate::db::{Position, accounts, sessions};
+use crate::db::{accounts, sessions};
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
@@ -219,11 +219,7 @@ pub async fn list_sessions(
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let mut conn = state.pool.get().await?;
     let rows = sessions::list_live(&mut conn, caller.account_id, after, limit).await?;
-    let position = |s: &sessions::Session| Position {
-        at: s.created_at,
-        id: s.id,
-    };
-    let page = pagination::page(rows, limit, position, |s| SessionView {
+    let page = pagination::page(rows, limit, sessions::Session::position, |s| SessionView {
         current: s.id == caller.session_id,
         id: s.id,
         device: s.device,
