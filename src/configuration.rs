@@ -70,6 +70,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub services: crate::domain::services::ServiceRules,
     pub data_rights: DataRightsSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -84,10 +85,25 @@ pub struct HashCost {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DataRightsSettings {
     pub bank_holidays: Vec<chrono::NaiveDate>,
-    pub sent_email_retention_days: i64,
-    pub closed_application_retention_years: i64,
-    pub audit_retention_years: i64,
-    pub idempotency_key_retention_days: i64,
+}
+
+/// How long personal data is kept: what the retention sweep applies and what every export says
+/// (`privacy::article_15` fills the registry's texts from these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RetentionSettings {
+    /// Accounts whose email is never verified.
+    pub unverified_account_days: i64,
+    /// Emailed links, once used or expired.
+    pub spent_link_days: i64,
+    /// Sessions, once signed out or expired.
+    pub ended_session_days: i64,
+    /// Emails, after sending.
+    pub sent_email_days: i64,
+    pub idempotency_key_days: i64,
+    /// Closed, withdrawn or refused applications (then anonymised), and closed data requests.
+    pub closed_case_years: i64,
+    /// The audit log (at least six years: the database refuses to delete younger rows).
+    pub audit_years: i64,
 }
 
 fn default_profile() -> Profile {
@@ -143,8 +159,6 @@ pub struct EmailSettings {
 pub struct AppSettings {
     pub frontend_url: String,
     pub terms_version: String,
-    /// Accounts whose email is never verified are deleted after this many days.
-    pub unverified_account_retention_days: i64,
     /// How often the background retention sweep runs.
     pub retention_interval_secs: u64,
 }
@@ -286,10 +300,23 @@ impl Settings {
             }
         }
         // Migration 000006's `audit_events_delete_expired` refuses anything younger.
-        if self.data_rights.audit_retention_years < 6 {
+        let periods = self.retention;
+        if periods.audit_years < 6 {
             return Err(ConfigError::Inconsistent(
-                "data_rights.audit_retention_years must be at least 6 (the limitation period)"
-                    .into(),
+                "retention.audit_years must be at least 6 (the limitation period)".into(),
+            ));
+        }
+        let others = [
+            periods.unverified_account_days,
+            periods.spent_link_days,
+            periods.ended_session_days,
+            periods.sent_email_days,
+            periods.idempotency_key_days,
+            periods.closed_case_years,
+        ];
+        if others.iter().any(|n| !(1..=100_000).contains(n)) {
+            return Err(ConfigError::Inconsistent(
+                "retention periods must be whole numbers from 1 to 100000".into(),
             ));
         }
         if self.app.frontend_url.parse::<url::Url>().is_err() {

@@ -5,14 +5,36 @@ pub mod registry;
 
 use serde_json::{Value, json};
 
+use crate::configuration::RetentionSettings;
 use registry::{REGISTRY, Rows};
 
+/// A registry retention text with its periods filled in from the configuration, which is also
+/// what the retention sweep applies: what a person is told is what is done.
+pub fn retention_text(text: &str, periods: &RetentionSettings) -> String {
+    [
+        ("{unverified_account_days}", periods.unverified_account_days),
+        ("{spent_link_days}", periods.spent_link_days),
+        ("{ended_session_days}", periods.ended_session_days),
+        ("{sent_email_days}", periods.sent_email_days),
+        ("{idempotency_key_days}", periods.idempotency_key_days),
+        ("{closed_case_years}", periods.closed_case_years),
+        ("{audit_years}", periods.audit_years),
+    ]
+    .iter()
+    .fold(text.to_owned(), |text, (placeholder, value)| {
+        text.replace(placeholder, &value.to_string())
+    })
+}
+
 /// The Article 15 information that accompanies every export.
-pub fn article_15() -> Value {
+pub fn article_15(periods: &RetentionSettings) -> Value {
     let held: Vec<Value> = REGISTRY
         .iter()
         .filter(|t| t.rows != Rows::Untouched)
-        .map(|t| json!({"data": t.name, "purpose": t.purpose, "retention": t.retention}))
+        .map(|t| {
+            let retention = retention_text(t.retention, periods);
+            json!({"data": t.name, "purpose": t.purpose, "retention": retention})
+        })
         .collect();
     json!({
         "controller": "Norfolk County Council, County Hall, Martineau Lane, Norwich NR1 2DH",
@@ -33,4 +55,34 @@ pub fn article_15() -> Value {
         "automated_decision_making": "none: every decision on an application or request is made by a member of staff",
         "your_rights": "You can ask for a copy of your data, for corrections, for erasure, and to restrict or object to processing; you can complain to the Information Commissioner's Office (ico.org.uk)."
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERIODS: RetentionSettings = RetentionSettings {
+        unverified_account_days: 11,
+        spent_link_days: 12,
+        ended_session_days: 13,
+        sent_email_days: 14,
+        idempotency_key_days: 15,
+        closed_case_years: 16,
+        audit_years: 17,
+    };
+
+    #[test]
+    fn every_retention_text_is_filled_from_the_configured_periods() {
+        for table in REGISTRY {
+            let text = retention_text(table.retention, &PERIODS);
+            assert!(!text.contains('{'), "{}: {text}", table.name);
+        }
+        let said = article_15(&PERIODS).to_string();
+        for period in 11..=17 {
+            assert!(
+                said.contains(&format!("{period} ")),
+                "{period} is not stated: {said}"
+            );
+        }
+    }
 }

@@ -80,7 +80,8 @@ pub struct Table {
     pub name: &'static str,
     /// Why the council holds this data (Article 15(1)(a)).
     pub purpose: &'static str,
-    /// How long it is kept (Article 15(1)(d)); the retention sweep applies it.
+    /// How long it is kept (Article 15(1)(d)), with `{period}` placeholders that
+    /// `privacy::retention_text` fills from the configured periods the sweep applies.
     pub retention: &'static str,
     pub owner: Owner,
     pub rows: Rows,
@@ -113,7 +114,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "accounts",
         purpose: "to run your MyNorfolk account and let you sign in (contract)",
-        retention: "while the account is open; unverified accounts are deleted after 7 days; on erasure the row is anonymised",
+        retention: "while the account is open; unverified accounts are deleted after {unverified_account_days} days; on erasure the row is anonymised",
         owner: Owner::Column("id"),
         rows: Rows::Anonymise,
         columns: &[
@@ -146,7 +147,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "account_tokens",
         purpose: "to confirm email addresses and reset passwords (contract)",
-        retention: "until used or expired (24 hours at most), then one day",
+        retention: "until used or expired (24 hours at most), then {spent_link_days} days",
         owner: Owner::Column("account_id"),
         rows: Rows::Delete,
         columns: &[
@@ -162,7 +163,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "sessions",
         purpose: "to keep you signed in and let you see and sign out your devices (contract)",
-        retention: "30 days from sign-in, or until you sign out",
+        retention: "while you stay signed in, then {ended_session_days} days after you sign out or the session expires",
         owner: Owner::Column("account_id"),
         rows: Rows::Delete,
         columns: &[
@@ -194,7 +195,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "email_outbox",
         purpose: "to send you the emails your account and applications need (contract)",
-        retention: "90 days after sending; the text of a sent email is deleted at once",
+        retention: "{sent_email_days} days after sending; the text of a sent email is deleted at once",
         owner: Owner::Column("account_id"),
         rows: Rows::Delete,
         columns: &[
@@ -239,7 +240,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "applications",
         purpose: "to decide and manage your applications for highway services (contract; the council's duties under the Highways Act 1980)",
-        retention: "6 years after the application is closed, withdrawn or refused, then anonymised; on erasure, permits still in force keep their reference, service, status and dates",
+        retention: "{closed_case_years} years after the application is closed, withdrawn or refused, then anonymised; on erasure, permits still in force keep their reference, service, status and dates",
         owner: Owner::Column("account_id"),
         rows: Rows::Anonymise,
         columns: &[
@@ -306,7 +307,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "idempotency_keys",
         purpose: "to make sure a retried submission creates one application only (contract)",
-        retention: "7 days",
+        retention: "{idempotency_key_days} days",
         owner: Owner::Column("account_id"),
         rows: Rows::Delete,
         columns: &[
@@ -326,7 +327,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "data_requests",
         purpose: "to handle your requests under data-protection law (legal obligation, UK GDPR Articles 12–22)",
-        retention: "6 years after the request is closed, to show the council met its duties; your own words are removed on erasure",
+        retention: "{closed_case_years} years after the request is closed, to show the council met its duties; your own words are removed on erasure",
         owner: Owner::Column("account_id"),
         rows: Rows::Anonymise,
         columns: &[
@@ -353,7 +354,7 @@ pub const REGISTRY: &[Table] = &[
     Table {
         name: "audit_events",
         purpose: "to keep an append-only record of who did what with personal data (legal obligation, UK GDPR Article 5(2) accountability)",
-        retention: "7 years; it holds only pseudonymous ids",
+        retention: "{audit_years} years; it holds only pseudonymous ids",
         owner: Owner::Column("subject_id"),
         rows: Rows::Anonymise,
         columns: &[

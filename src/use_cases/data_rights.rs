@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::Error;
 
-use crate::configuration::DataRightsSettings;
+use crate::configuration::{DataRightsSettings, RetentionSettings};
 use crate::db::applications::{self as app_store};
 use crate::db::audit::{self, Actor};
 use crate::db::data_requests::{self as store, DataRequest};
@@ -166,11 +166,13 @@ pub async fn decide(
     .await
 }
 
-/// Everything held about `person`, with the Article 15 information. Audited.
+/// Everything held about `person`, with the Article 15 information (its retention periods are
+/// `periods`, the ones the sweep applies). Audited.
 pub async fn export(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     person: Uuid,
+    periods: &RetentionSettings,
 ) -> Result<Value, Error> {
     conn.transaction(async move |conn| {
         let data = privacy_store::export(conn, person).await?;
@@ -184,7 +186,7 @@ pub async fn export(
             "generated_at": Utc::now(),
             "subject_id": person,
             "data": data,
-            "about_this_data": crate::privacy::article_15(),
+            "about_this_data": crate::privacy::article_15(periods),
         }))
     })
     .await

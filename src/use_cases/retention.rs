@@ -23,7 +23,7 @@ pub struct SweepReport {
 }
 
 pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepReport> {
-    let (app, rights) = (&settings.app, &settings.data_rights);
+    let periods = &settings.retention;
     let now = Utc::now();
     let days = |n: i64| now - Duration::days(n);
     let years = |n: i64| now - Duration::days(365 * n + n / 4);
@@ -34,35 +34,27 @@ pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepRe
     let mut report = SweepReport {
         unverified_accounts: delete(
             &store::UNVERIFIED_ACCOUNTS,
-            days(app.unverified_account_retention_days),
+            days(periods.unverified_account_days),
         )
         .await?,
-        // Spent or expired tokens are useless a day later; ended sessions a month later.
-        dead_tokens: delete(&store::DEAD_TOKENS, days(1)).await?,
-        ended_sessions: delete(&store::ENDED_SESSIONS, days(30)).await?,
-        old_emails: delete(&store::OLD_EMAILS, days(rights.sent_email_retention_days)).await?,
+        dead_tokens: delete(&store::DEAD_TOKENS, days(periods.spent_link_days)).await?,
+        ended_sessions: delete(&store::ENDED_SESSIONS, days(periods.ended_session_days)).await?,
+        old_emails: delete(&store::OLD_EMAILS, days(periods.sent_email_days)).await?,
         old_idempotency_keys: delete(
             &store::OLD_IDEMPOTENCY_KEYS,
-            days(rights.idempotency_key_retention_days),
+            days(periods.idempotency_key_days),
         )
         .await?,
-        old_data_requests: delete(
-            &store::OLD_DATA_REQUESTS,
-            years(rights.closed_application_retention_years),
-        )
-        .await?,
+        old_data_requests: delete(&store::OLD_DATA_REQUESTS, years(periods.closed_case_years))
+            .await?,
         old_audit_events: 0,
         anonymised_applications: 0,
     };
     report.old_audit_events =
-        store::delete_expired_audit_events(&mut conn, years(rights.audit_retention_years), BATCH)
+        store::delete_expired_audit_events(&mut conn, years(periods.audit_years), BATCH).await?;
+    report.anonymised_applications =
+        store::anonymise_finished_applications(&mut conn, years(periods.closed_case_years), BATCH)
             .await?;
-    report.anonymised_applications = store::anonymise_finished_applications(
-        &mut conn,
-        years(rights.closed_application_retention_years),
-        BATCH,
-    )
-    .await?;
     Ok(report)
 }
 

@@ -157,8 +157,15 @@ pub async fn get_data_request(
     let fulfilled_access = request.kind == "access" && request.status == "completed";
     let mut view = DataRequestView::from(request);
     if fulfilled_access {
-        view.export =
-            Some(data_rights::export(&mut conn, &caller.actor(), caller.account_id).await?);
+        view.export = Some(
+            data_rights::export(
+                &mut conn,
+                &caller.actor(),
+                caller.account_id,
+                &state.settings.retention,
+            )
+            .await?,
+        );
     }
     Ok(HttpResponse::Ok().json(view))
 }
@@ -172,7 +179,13 @@ pub async fn export_my_data(
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let document = data_rights::export(&mut conn, &caller.actor(), caller.account_id).await?;
+    let document = data_rights::export(
+        &mut conn,
+        &caller.actor(),
+        caller.account_id,
+        &state.settings.retention,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             "content-disposition",
