@@ -14,7 +14,7 @@ use mynorfolk::auth::password::PasswordHasher;
 use mynorfolk::configuration::Settings;
 use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
 use mynorfolk::db::{DatabaseUrls, RUNTIME_LOGIN};
-use mynorfolk::startup::Application;
+use mynorfolk::startup::ApiServer;
 
 const PASSWORD: &str = "a long enough passphrase";
 const SAMPLES: usize = 2000;
@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0 / 20.0
     );
 
-    let app = Application::build(settings, &urls).await?;
+    let app = ApiServer::build(settings, &urls).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();

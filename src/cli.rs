@@ -11,7 +11,7 @@ use crate::configuration::Settings;
 use crate::db::{
     self, DatabaseUrls, embedded_postgres::Durability, embedded_postgres::EmbeddedPostgres,
 };
-use crate::startup::Application;
+use crate::startup::ApiServer;
 use crate::startup_error::StartupError;
 use crate::telemetry;
 
@@ -161,7 +161,7 @@ pub fn run() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, database: &Database) -> anyhow::Result<()> {
     let host = settings.server.host.clone();
-    let app = Application::build(settings, &database.urls).await?;
+    let app = ApiServer::build(settings, &database.urls).await?;
     announce(&format!(
         "MyNorfolk API listening on http://{host}:{} | database: {} | emails: {}",
         app.port(),

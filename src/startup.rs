@@ -1,5 +1,5 @@
 //! Wires configuration, database pool, mailer and HTTP server into a running application.
-//! `Application::build` binds the listener first, so tests can ask for port 0 and read the port.
+//! `ApiServer::build` binds the listener first, so tests can ask for port 0 and read the port.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -27,17 +27,18 @@ use crate::state::{AppState, Throttles};
 use crate::telemetry::PrivacyRootSpan;
 use crate::use_cases::retention;
 
-pub struct Application {
+/// The HTTP API with what runs beside it (email delivery, reset links, retention sweeps).
+pub struct ApiServer {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
     mailer: Mailer,
 }
 
-impl Application {
+impl ApiServer {
     /// Migrates (when configured to, as the schema's owner), builds the pool (as the service's
     /// own role) and mailer, and binds the HTTP listener.
-    pub async fn build(settings: Settings, database: &DatabaseUrls) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings, database: &DatabaseUrls) -> anyhow::Result<ApiServer> {
         let listener = bind(&settings.server)?;
         let port = listener.local_addr()?.port();
         if settings.database.migrate_on_start {
@@ -65,7 +66,7 @@ impl Application {
             settings,
         });
         let server = http_server(listener, state.clone())?;
-        Ok(Application {
+        Ok(ApiServer {
             port,
             server,
             state,

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use mynorfolk::configuration::Settings;
 use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
 use mynorfolk::db::{self, DatabaseUrls, quote_identifier};
-use mynorfolk::startup::Application;
+use mynorfolk::startup::ApiServer;
 use tokio::sync::OnceCell;
 
 /// A PostgreSQL server for this test run and its migrated template database.
@@ -205,7 +205,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         mynorfolk::telemetry::init(&settings.log);
     }
     let db_url = server.url(&db_name);
-    let app = Application::build(settings.clone(), &server.urls(&db_name))
+    let app = ApiServer::build(settings.clone(), &server.urls(&db_name))
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -255,7 +255,7 @@ impl TestApp {
     /// returns its address. It runs until the test ends.
     pub async fn start_another_instance(&self) -> String {
         let server = database_server().await;
-        let app = Application::build(self.settings.clone(), &server.urls(&self.db_name))
+        let app = ApiServer::build(self.settings.clone(), &server.urls(&self.db_name))
             .await
             .expect("building another instance");
         let address = format!("http://127.0.0.1:{}", app.port());
