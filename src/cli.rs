@@ -1,7 +1,10 @@
-//! The `mynorfolk` command line: `serve` (the default), `migrate`, `openapi`.
+//! The `mynorfolk` command line: `serve` (the default), `migrate`, `staff create`, `seed`,
+//! `retention run` and `openapi`.
 //!
-//! With no `DATABASE_URL`, `serve` and `migrate` start a private PostgreSQL cluster under the
-//! configured data folder first, and stop it when they are done.
+//! With no `DATABASE_URL`, the commands that need a database start a private PostgreSQL cluster
+//! under the configured data folder first (creating the service's own role in it), and stop it
+//! when they are done. Migrations and `seed` run as the schema's owner (`DATABASE_MIGRATION_URL`),
+//! everything else as the service's role (`DATABASE_URL`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

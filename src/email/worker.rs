@@ -1,5 +1,6 @@
-//! Delivers the outbox. Each batch is claimed and marked in one transaction; a failed send is
-//! retried with exponential back-off, so an SMTP outage loses nothing.
+//! Delivers the outbox. A batch is leased in a short transaction, sent with no transaction open,
+//! and each email marked on its own; a failed send is retried with exponential back-off, so an
+//! SMTP outage loses nothing.
 
 use std::time::Duration;
 

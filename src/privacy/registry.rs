@@ -1,9 +1,10 @@
 //! The personal-data registry: every column of every table, classified — is it personal data,
 //! of which category, is it exported to the person, how is it erased, how long is it kept.
 //!
-//! Export (`privacy::export`) and erasure (`privacy::erasure`) are generated from this list, and a
-//! test compares it with the live schema, so a new column cannot escape either: add the column,
-//! the test fails until it is classified here.
+//! Export and erasure (`db::privacy::export` and `db::privacy::erase`) are generated from this
+//! list, the export's Article 15 text (`privacy::article_15`) is read from it, and a test compares
+//! it with the live schema, so a new column cannot escape any of them: add the column, and the
+//! test fails until it is classified here.
 
 /// How to find one person's rows in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
