@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use mynorfolk::auth::password::PasswordHasher;
 use mynorfolk::configuration::Settings;
+use mynorfolk::db::DatabaseUrls;
 use mynorfolk::db::embedded_postgres::{Durability, EmbeddedPostgres};
-use mynorfolk::db::{DatabaseUrls, RUNTIME_LOGIN};
 use mynorfolk::startup::ApiServer;
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -45,13 +45,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         Err(_) => {
             let cluster = EmbeddedPostgres::start(&data.path().join("pg"), Durability::Throwaway)?;
-            let admin = cluster.url("postgres");
-            mynorfolk::db::ensure_database(&admin, "bench").await?;
-            mynorfolk::db::ensure_runtime_login(&admin, RUNTIME_LOGIN, None).await?;
-            let urls = DatabaseUrls {
-                runtime: cluster.url_as(RUNTIME_LOGIN, "bench"),
-                migration: cluster.url("bench"),
-            };
+            let urls = cluster.prepare("bench").await?;
             (Some(cluster), urls)
         }
     };

@@ -282,8 +282,7 @@ impl Database {
     /// first run.
     async fn prepare(&self) -> anyhow::Result<()> {
         if let Some((cluster, name)) = &self.embedded {
-            db::ensure_database(&cluster.url("postgres"), name).await?;
-            db::ensure_runtime_login(&cluster.url("postgres"), db::RUNTIME_LOGIN, None).await?;
+            cluster.prepare(name).await?;
         }
         Ok(())
     }

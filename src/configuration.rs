@@ -181,6 +181,8 @@ pub struct LimitSettings {
     pub sign_up_per_minute: u32,
     pub sign_in_per_minute: u32,
     pub password_reset_per_minute: u32,
+    /// Reset links one address is sent per 15 minutes, however many clients ask for them.
+    pub reset_links_per_address: u32,
     /// Failed sign-ins for one email address before each further failure locks it for a while.
     pub failed_sign_ins_before_backoff: u32,
     pub backoff_base_secs: u64,

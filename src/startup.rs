@@ -114,6 +114,7 @@ impl ApiServer {
         let reset_links = crate::use_cases::accounts::run_reset_link_worker(
             self.state.pool.clone(),
             settings.app.clone(),
+            settings.limits.reset_links_per_address,
             Duration::from_millis(settings.email.poll_interval_ms),
         );
         tokio::select! {

@@ -16,26 +16,35 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO mynorfolk_runtime;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO mynorfolk_runtime;
-GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO mynorfolk_runtime;
+-- Identity columns need no rights on their sequences; the reference counter needs nextval only
+-- (not setval, which could wedge every insert).
+GRANT USAGE ON SEQUENCE application_number_seq TO mynorfolk_runtime;
 REVOKE UPDATE, DELETE ON audit_events FROM mynorfolk_runtime;
 REVOKE ALL ON __diesel_schema_migrations FROM mynorfolk_runtime;
 GRANT SELECT ON __diesel_schema_migrations TO mynorfolk_runtime;
--- Tables and sequences of later migrations get the same, unless they say otherwise.
+-- Tables of later migrations get the same, unless they say otherwise; their functions are
+-- executable by no one until granted.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO mynorfolk_runtime;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO mynorfolk_runtime;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+
+-- Both functions run with the owner's rights, so they trust nothing the caller controls: the
+-- search path puts pg_temp last (a caller's temporary table named audit_events is never
+-- found first) and every name is schema-qualified.
 
 -- Erasure: the one change the registry makes to a person's audit rows (the free-text reason goes;
--- the pseudonymous ids stay).
+-- the pseudonymous ids stay), and only for a person whose account has been erased already.
 CREATE FUNCTION audit_events_erase_subject(person UUID) RETURNS BIGINT
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     changed BIGINT;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM public.accounts WHERE id = person AND erased_at IS NOT NULL) THEN
+        RAISE EXCEPTION 'only an erased account''s audit reasons may be removed'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     PERFORM set_config('mynorfolk.retention', 'on', true);
-    UPDATE audit_events SET reason = NULL WHERE subject_id = person AND reason IS NOT NULL;
+    UPDATE public.audit_events SET reason = NULL WHERE subject_id = person AND reason IS NOT NULL;
     GET DIAGNOSTICS changed = ROW_COUNT;
     PERFORM set_config('mynorfolk.retention', 'off', true);
     RETURN changed;
@@ -45,7 +54,7 @@ $$;
 -- Retention: deletes up to `batch` rows older than `cutoff`, and never a row younger than six
 -- years (the limitation period), whatever the caller asks.
 CREATE FUNCTION audit_events_delete_expired(cutoff TIMESTAMPTZ, batch BIGINT) RETURNS BIGINT
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     deleted BIGINT;
 BEGIN
@@ -54,8 +63,8 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     PERFORM set_config('mynorfolk.retention', 'on', true);
-    DELETE FROM audit_events WHERE id IN (
-        SELECT id FROM audit_events WHERE occurred_at < cutoff
+    DELETE FROM public.audit_events WHERE id IN (
+        SELECT id FROM public.audit_events WHERE occurred_at < cutoff
         ORDER BY id LIMIT batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     PERFORM set_config('mynorfolk.retention', 'off', true);

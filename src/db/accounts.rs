@@ -400,25 +400,49 @@ pub async fn queue_reset_request(
     Ok(())
 }
 
+/// A queued reset request, as the worker takes it.
 #[derive(QueryableByName)]
-struct RequestedAddress {
+pub struct ResetRequest {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    email_normalized: String,
+    pub email_normalized: String,
+    /// Asked for recently enough to be worth answering.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub fresh: bool,
 }
 
 /// Takes (deletes and returns) up to `limit` queued reset requests, oldest first, skipping rows
-/// another worker holds. Call inside the transaction that acts on them.
+/// another worker holds; those asked for more than `fresh_for` ago are marked stale. Call inside
+/// the transaction that acts on them.
 pub async fn take_reset_requests(
     conn: &mut AsyncPgConnection,
     limit: i64,
-) -> QueryResult<Vec<String>> {
-    let taken: Vec<RequestedAddress> = diesel::sql_query(
+    fresh_for: std::time::Duration,
+) -> QueryResult<Vec<ResetRequest>> {
+    diesel::sql_query(
         "DELETE FROM password_reset_requests WHERE id IN \
-         (SELECT id FROM password_reset_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING email_normalized",
+             (SELECT id FROM password_reset_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING email_normalized, requested_at > now() - $2 AS fresh",
     )
     .bind::<diesel::sql_types::BigInt, _>(limit)
+    .bind::<diesel::sql_types::Interval, _>(diesel::data_types::PgInterval::from_microseconds(
+        i64::try_from(fresh_for.as_micros()).unwrap_or(i64::MAX),
+    ))
     .load(conn)
-    .await?;
-    Ok(taken.into_iter().map(|r| r.email_normalized).collect())
+    .await
+}
+
+/// How many links for `purpose` the account was sent since `since`.
+pub async fn tokens_issued_since(
+    conn: &mut AsyncPgConnection,
+    account: Uuid,
+    purpose: TokenPurpose,
+    since: DateTime<Utc>,
+) -> QueryResult<i64> {
+    account_tokens::table
+        .filter(account_tokens::account_id.eq(account))
+        .filter(account_tokens::purpose.eq(purpose.as_str()))
+        .filter(account_tokens::created_at.gt(since))
+        .count()
+        .get_result(conn)
+        .await
 }

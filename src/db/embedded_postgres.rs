@@ -103,6 +103,18 @@ impl EmbeddedPostgres {
         format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Makes `database` ready for the service (created, and the service's own role in place) and
+    /// says how to reach it as each role. Shared by the command line and the benchmarks.
+    pub async fn prepare(&self, database: &str) -> anyhow::Result<super::DatabaseUrls> {
+        let admin = self.url("postgres");
+        super::ensure_database(&admin, database).await?;
+        super::ensure_runtime_login(&admin, super::RUNTIME_LOGIN, None).await?;
+        Ok(super::DatabaseUrls {
+            runtime: self.url_as(super::RUNTIME_LOGIN, database),
+            migration: self.url(database),
+        })
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -61,13 +61,7 @@ pub async fn erase(conn: &mut AsyncPgConnection, person: Uuid) -> anyhow::Result
             continue;
         };
         if table.name == AUDIT_LOG {
-            // Append-only to the service's role: the owner's function makes the registry's one
-            // change to these rows (see `the_audit_log_is_erased_by_its_function_only`).
-            diesel::sql_query("SELECT audit_events_erase_subject($1)")
-                .bind::<SqlUuid, _>(person)
-                .execute(conn)
-                .await?;
-            continue;
+            continue; // last, below
         }
         let sql = match table.rows {
             Rows::Delete => format!("DELETE FROM {} WHERE {condition}", table.name),
@@ -97,6 +91,13 @@ pub async fn erase(conn: &mut AsyncPgConnection, person: Uuid) -> anyhow::Result
             .execute(conn)
             .await?;
     }
+    // Append-only to the service's role: the owner's function makes the registry's one change to
+    // these rows (see `the_audit_log_is_erased_by_its_function_only`), and only once the account
+    // row above says the person is erased.
+    diesel::sql_query("SELECT audit_events_erase_subject($1)")
+        .bind::<SqlUuid, _>(person)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -286,27 +286,30 @@ static TEMPLATES: std::sync::LazyLock<minijinja::Environment<'static>> =
 
 /// Placeholders filled with text a person typed (a name, a staff note or reason), as opposed to
 /// text the service made (links, references, dates).
-const FREE_TEXT: [&str; 4] = ["name", "note", "reason", "outcome"];
+const FREE_TEXT: [&str; 5] = ["name", "note", "reason", "outcome", "new_email"];
 
 /// Free text made inert for mail clients, which turn anything that looks like a web or email
-/// address into a link: in such a word `://` becomes `[:]//`, `.` becomes `[.]` and `@` becomes
-/// `[at]` (the usual "defanged" spelling), so it can still be read but not clicked.
+/// address into a link: in such a word `://` becomes `[:]//`, a dot becomes `[.]` and `@` becomes
+/// `[at]` (the usual "defanged" spelling), so it can still be read but not clicked. Dots include
+/// the full-width and ideographic ones some clients also accept.
 fn inert(text: &str) -> String {
+    const DOT: &str = r"[.\x{3002}\x{FF0E}\x{FF61}]";
     static LINKABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(concat!(
-            r"(?i)[a-z][a-z0-9+.-]*://\S*",         // a URL with a scheme
-            r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+",       // an email address
-            r"|\bwww\.\S*",                         // www.…
-            r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", // a bare domain: refunds.example
-        ))
-        .expect("a valid pattern")
+        let patterns = [
+            r"[a-z][a-z0-9+.-]*://\S*".to_owned(), // a URL with a scheme
+            format!(r"[\w.+-]+@[\w-]+(?:{DOT}[\w-]+)+"), // an email address
+            format!(r"\bwww{DOT}\S*"),             // www.…
+            format!(r"\b\d{{1,3}}(?:{DOT}\d{{1,3}}){{3}}\b"), // an IPv4 address
+            format!(r"\b[\w-]+(?:{DOT}[\w-]+)*{DOT}\p{{L}}{{2,}}\b"), // a bare domain: refunds.example
+        ];
+        regex::Regex::new(&format!("(?i){}", patterns.join("|"))).expect("a valid pattern")
     });
+    static DOTS: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(DOT).expect("a valid pattern"));
     LINKABLE
         .replace_all(text, |found: &regex::Captures| {
-            found[0]
-                .replace("://", "[:]//")
-                .replace('.', "[.]")
-                .replace('@', "[at]")
+            let defanged = found[0].replace("://", "[:]//").replace('@', "[at]");
+            DOTS.replace_all(&defanged, "[.]").into_owned()
         })
         .into_owned()
 }
@@ -336,6 +339,10 @@ mod tests {
                 "Pay at https://pay.evil.example/x, www.evil.example, evil.example or a@b.example"
             ),
             "Pay at https[:]//pay[.]evil[.]example/x, www[.]evil[.]example, evil[.]example or a[at]b[.]example"
+        );
+        assert_eq!(
+            inert("evil\u{3002}example, 192.168.0.1/login, пример.рф"),
+            "evil[.]example, 192[.]168[.]0[.]1/login, пример[.]рф"
         );
         // Ordinary text is left alone.
         assert_eq!(

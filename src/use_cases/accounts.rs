@@ -259,6 +259,11 @@ pub async fn request_reset_link(
 
 /// How many queued reset requests one transaction of the worker takes.
 const RESET_BATCH: i64 = 20;
+/// A request older than this when the worker reaches it is dropped (the person will ask again).
+const RESET_REQUEST_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The window of `limits.reset_links_per_address`: however many clients ask, one address gets
+/// at most that many reset links in it, so no one can use the service to flood a mailbox.
+const RESET_LINK_WINDOW: Duration = Duration::minutes(15);
 
 /// Turns queued reset requests into reset emails (or into nothing, for addresses without an
 /// account), a batch per transaction; returns how many were taken. Several instances can run
@@ -266,22 +271,35 @@ const RESET_BATCH: i64 = 20;
 pub async fn send_requested_reset_links(
     conn: &mut AsyncPgConnection,
     app: &AppSettings,
+    per_address: u32,
 ) -> Result<usize, Error> {
     conn.transaction(async move |conn| {
-        let addresses = accounts::take_reset_requests(conn, RESET_BATCH).await?;
-        for address in &addresses {
-            queue_reset_email(conn, app, address).await?;
+        let taken =
+            accounts::take_reset_requests(conn, RESET_BATCH, RESET_REQUEST_FRESH_FOR).await?;
+        // Requests that arrived together for one address get one link.
+        let addresses: std::collections::BTreeSet<&str> = taken
+            .iter()
+            .filter(|r| r.fresh)
+            .map(|r| r.email_normalized.as_str())
+            .collect();
+        for address in addresses {
+            queue_reset_email(conn, app, address, per_address).await?;
         }
-        Ok(addresses.len())
+        Ok(taken.len())
     })
     .await
 }
 
 /// Runs `send_requested_reset_links` until dropped, polling every `interval` when idle.
-pub async fn run_reset_link_worker(pool: DbPool, app: AppSettings, interval: std::time::Duration) {
+pub async fn run_reset_link_worker(
+    pool: DbPool,
+    app: AppSettings,
+    per_address: u32,
+    interval: std::time::Duration,
+) {
     loop {
         let taken = match pool.get().await {
-            Ok(mut conn) => send_requested_reset_links(&mut conn, &app)
+            Ok(mut conn) => send_requested_reset_links(&mut conn, &app, per_address)
                 .await
                 .map_err(anyhow::Error::from),
             Err(error) => Err(error.into()),
@@ -303,10 +321,18 @@ async fn queue_reset_email(
     conn: &mut AsyncPgConnection,
     app: &AppSettings,
     normalized: &str,
+    per_address: u32,
 ) -> Result<(), Error> {
     let Some(account) = accounts::lock_active_by_email(conn, normalized).await? else {
         return Ok(());
     };
+    let purpose = TokenPurpose::ResetPassword;
+    let since = Utc::now() - RESET_LINK_WINDOW;
+    if accounts::tokens_issued_since(conn, account.id, purpose, since).await?
+        >= i64::from(per_address)
+    {
+        return Ok(());
+    }
     let token = OpaqueToken::generate();
     let expires_at = Utc::now() + RESET_TOKEN_TTL;
     accounts::insert_token(
@@ -462,6 +488,9 @@ pub async fn set_status_update_emails(
     on: bool,
 ) -> Result<(), Error> {
     conn.transaction(async move |conn| {
+        if !accounts::lock_active(conn, account).await? {
+            return Err(Error::NotFound);
+        }
         accounts::set_status_update_emails(conn, account, on).await?;
         let event = audit::about_account("account.preferences_updated", account);
         audit::record(conn, actor, event).await?;
@@ -478,7 +507,9 @@ pub async fn revoke_session(
     session: Uuid,
 ) -> Result<(), Error> {
     conn.transaction(async move |conn| {
-        if !sessions::revoke(conn, account, session).await? {
+        if !accounts::lock_active(conn, account).await?
+            || !sessions::revoke(conn, account, session).await?
+        {
             return Err(Error::NotFound);
         }
         let event = audit::Event {

@@ -144,6 +144,12 @@ pub async fn transition(
             Some(owner) => Some(owner),
             None => store::find(conn, id, false).await?.ok_or(Error::NotFound)?.account_id,
         };
+        // No one works their own case from the staff side.
+        if request.mover == Mover::Staff && applicant.is_some() && applicant == request.actor.id {
+            return Err(Error::Conflict(
+                "this application is yours: a colleague must handle it".into(),
+            ));
+        }
         let applicant_live = match applicant {
             Some(account) => accounts::lock_active(conn, account).await?,
             None => true,
@@ -223,11 +229,23 @@ pub async fn assign(
     actor: &Actor,
 ) -> Result<Application, Error> {
     conn.transaction(async move |conn| {
+        // The applicant's account before the application (the lock order of `db::accounts`).
+        let applicant = store::find(conn, id, false)
+            .await?
+            .ok_or(Error::NotFound)?
+            .account_id;
+        if let Some(applicant) = applicant {
+            accounts::lock_active(conn, applicant).await?;
+        }
         store::find(conn, id, true).await?.ok_or(Error::NotFound)?;
+        // The assignee must be live staff: not erased, and locked so that it cannot be erased
+        // while the assignment is written.
+        let not_staff = || Error::Conflict("staff_id is not a council staff account".into());
+        if !accounts::lock_active(conn, staff).await? {
+            return Err(not_staff());
+        }
         let assignee = accounts::find(conn, staff).await.map_err(|e| match e {
-            diesel::result::Error::NotFound => {
-                Error::Conflict("staff_id is not a council staff account".into())
-            }
+            diesel::result::Error::NotFound => not_staff(),
             other => other.into(),
         })?;
         if !matches!(assignee.role.as_str(), "staff" | "admin") {

@@ -26,7 +26,12 @@ pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepRe
     let periods = &settings.retention;
     let now = Utc::now();
     let days = |n: i64| now - Duration::days(n);
-    let years = |n: i64| now - Duration::days(365 * n + n / 4);
+    // Calendar years (leap days included), as the database's own six-year floor counts them.
+    let years = |n: i64| {
+        let months = u32::try_from(n * 12).unwrap_or(u32::MAX);
+        now.checked_sub_months(chrono::Months::new(months))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+    };
     let mut conn = pool.get().await?;
     let mut delete = async |expiry: &store::Expiry, cutoff| {
         store::delete_expired(&mut conn, expiry, cutoff, BATCH).await

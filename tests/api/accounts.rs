@@ -628,15 +628,21 @@ async fn unknown_reset_links_cost_no_hashing() {
 #[tokio::test]
 async fn an_answered_reset_request_survives_a_crash_of_the_instance() {
     for round in 0..5 {
-        let app = spawn_app().await;
+        // This instance's workers look once at start-up and then sleep: whatever it answered is
+        // left for the next instance, unless it was lost.
+        let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
         let email = format!("durable.{round}@example.org");
-        app.verified_resident(&email).await;
+        assert_eq!(
+            app.sign_up("Dee Rable", &email, PASSWORD).await.status(),
+            202
+        );
         let answered = app
             .post_json("/api/v1/password-resets", &json!({"email": email}))
             .await;
         assert_eq!(answered.status(), 202);
         app.crash().await;
-        app.start_another_instance().await;
+        app.start_another_instance(|s| s.email.poll_interval_ms = 50)
+            .await;
         let reset = app
             .wait_for_email(&email, "Reset your MyNorfolk password", 1)
             .await;
@@ -645,4 +651,33 @@ async fn an_answered_reset_request_survives_a_crash_of_the_instance() {
             "round {round}"
         );
     }
+}
+
+/// However many clients ask, one mailbox gets at most three reset links in a quarter of an hour
+/// (and requests that arrive together get one).
+#[tokio::test]
+async fn reset_requests_cannot_flood_a_mailbox() {
+    let app = spawn_app_with(|s| s.limits.reset_links_per_address = 3).await;
+    let address = "flood@example.org";
+    assert_eq!(app.sign_up("Flo Od", address, PASSWORD).await.status(), 202);
+    let body = json!({"email": address});
+    let ask = || app.post_json("/api/v1/password-resets", &body);
+    for sent in 1..=3 {
+        assert_eq!(ask().await.status(), 202);
+        app.wait_for_email(address, "Reset your", sent).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(ask().await.status(), 202);
+    }
+    // Wait until every request has been worked through and every email sent.
+    for _ in 0..200 {
+        let pending = app.count("password_reset_requests").await
+            + app.count("email_outbox WHERE status = 'pending'").await;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("password_reset_requests").await, 0);
+    assert_eq!(app.emails_to(address, "Reset your").len(), 3);
 }

@@ -68,6 +68,62 @@ async fn the_service_role_cannot_change_or_delete_audit_rows() {
         .unwrap();
 }
 
+/// The owner-run functions trust nothing the caller controls: a temporary table named like the
+/// audit log is not what they change, a live person's reasons cannot be removed, and nothing
+/// younger than six years can be deleted.
+#[tokio::test]
+async fn the_audit_functions_cannot_be_turned_against_the_log() {
+    let app = spawn_app().await;
+    let resident = app.verified_resident("live@example.org").await;
+    let me: serde_json::Value = app.get_json("/api/v1/me", &resident.access_token).await;
+    let live = me["id"].as_str().unwrap().to_owned();
+    app.sql(&format!(
+        "INSERT INTO audit_events (actor_role, action, target_type, subject_id, reason) \
+         VALUES ('staff', 'account.looked_up', 'account', '{live}', 'kept reason')"
+    ))
+    .await;
+    let role = service_role(&app).await;
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "SET ROLE {}",
+        mynorfolk::db::quote_identifier(&role)
+    ))
+    .await
+    .unwrap();
+
+    let refused = conn
+        .batch_execute(&format!("SELECT audit_events_erase_subject('{live}')"))
+        .await
+        .expect_err("a live person's reasons stay");
+    assert!(refused.to_string().contains("erased"), "{refused}");
+    let refused = conn
+        .batch_execute("SELECT audit_events_delete_expired(now(), 100)")
+        .await
+        .expect_err("young rows stay");
+    assert!(refused.to_string().contains("six years"), "{refused}");
+
+    // A look-alike table in the caller's own schema is not what the function touches.
+    app.sql(&format!(
+        "UPDATE accounts SET erased_at = now() WHERE id = '{live}'"
+    ))
+    .await;
+    conn.batch_execute(&format!(
+        "CREATE TEMP TABLE audit_events (subject_id UUID, reason TEXT); \
+         INSERT INTO pg_temp.audit_events VALUES ('{live}', 'decoy'); \
+         SELECT audit_events_erase_subject('{live}')"
+    ))
+    .await
+    .unwrap();
+    let decoy = app.count("audit_events WHERE reason = 'kept reason'").await;
+    assert_eq!(decoy, 0, "the real log's reason was removed");
+    conn.batch_execute(
+        "DO $$ BEGIN IF (SELECT reason FROM pg_temp.audit_events) <> 'decoy' THEN \
+         RAISE EXCEPTION 'the function wrote to the caller''s table'; END IF; END $$",
+    )
+    .await
+    .unwrap();
+}
+
 /// The owner's own sessions are guarded too: the trigger refuses a change that does not go
 /// through the retention and erasure functions.
 #[tokio::test]

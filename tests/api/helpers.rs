@@ -251,11 +251,13 @@ impl TestApp {
         self.server.stop(false).await;
     }
 
-    /// Starts another instance over the same database, with the same settings and mail folder;
-    /// returns its address. It runs until the test ends.
-    pub async fn start_another_instance(&self) -> String {
+    /// Starts another instance over the same database, with the same settings (as `customise`
+    /// leaves them) and mail folder; returns its address. It runs until the test ends.
+    pub async fn start_another_instance(&self, customise: impl FnOnce(&mut Settings)) -> String {
         let server = database_server().await;
-        let app = ApiServer::build(self.settings.clone(), &server.urls(&self.db_name))
+        let mut settings = self.settings.clone();
+        customise(&mut settings);
+        let app = ApiServer::build(settings, &server.urls(&self.db_name))
             .await
             .expect("building another instance");
         let address = format!("http://127.0.0.1:{}", app.port());
