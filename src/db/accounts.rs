@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::domain::account::Role;
 use crate::schema::{account_tokens, accounts, password_reset_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -15,7 +16,8 @@ pub struct Account {
     pub email: String,
     pub password_hash: Option<String>,
     pub email_verified_at: Option<DateTime<Utc>>,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub lawful_basis: String,
     pub terms_version: String,
     pub terms_accepted_at: DateTime<Utc>,

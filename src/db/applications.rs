@@ -6,6 +6,7 @@ use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::domain::application::Status;
 use crate::schema::{application_events, applications, idempotency_keys, services};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -51,7 +52,8 @@ pub struct Application {
     pub reference: String,
     pub account_id: Option<Uuid>,
     pub service_code: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: Status,
     pub details: serde_json::Value,
     pub fee_pence: i32,
     pub assigned_to: Option<Uuid>,
@@ -176,8 +178,10 @@ pub async fn assign(
 #[diesel(table_name = application_events)]
 pub struct Event {
     pub id: i64,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    #[diesel(deserialize_as = super::NullableText)]
+    pub from_status: Option<Status>,
+    #[diesel(deserialize_as = String)]
+    pub to_status: Status,
     pub actor_role: String,
     pub actor_id: Option<Uuid>,
     pub public_note: Option<String>,

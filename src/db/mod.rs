@@ -32,6 +32,33 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any fixed number works; it only has to be the same for every instance of the service.
 const MIGRATION_LOCK_KEY: i64 = 0x6d79_6e6f_7266_6f6c; // "mynorfol"
 
+/// A nullable text column read on its way to an optional enum (`#[diesel(deserialize_as =
+/// NullableText)]`): a stored value the enum does not know is an error, never a default.
+#[derive(Debug, diesel::deserialize::FromSqlRow)]
+pub struct NullableText(Option<String>);
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Nullable<Text>, diesel::pg::Pg>
+    for NullableText
+{
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = <String as diesel::deserialize::FromSql<Text, diesel::pg::Pg>>::from_sql(bytes)?;
+        Ok(NullableText(Some(text)))
+    }
+
+    fn from_nullable_sql(
+        bytes: Option<diesel::pg::PgValue<'_>>,
+    ) -> diesel::deserialize::Result<Self> {
+        bytes.map_or(Ok(NullableText(None)), Self::from_sql)
+    }
+}
+
+impl<T: TryFrom<String, Error = crate::domain::UnknownValue>> TryFrom<NullableText> for Option<T> {
+    type Error = crate::domain::UnknownValue;
+    fn try_from(text: NullableText) -> Result<Self, Self::Error> {
+        text.0.map(T::try_from).transpose()
+    }
+}
+
 /// Position in a newest-first list: the last row of the previous page (its time and id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {

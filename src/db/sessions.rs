@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::domain::account::Role;
 use crate::schema::{accounts, refresh_tokens, sessions};
 
 #[derive(Debug, Queryable, Selectable)]
@@ -71,8 +72,8 @@ pub async fn live_role(
     conn: &mut AsyncPgConnection,
     session: Uuid,
     account: Uuid,
-) -> QueryResult<Option<String>> {
-    sessions::table
+) -> QueryResult<Option<Role>> {
+    let role: Option<String> = sessions::table
         .inner_join(accounts::table)
         .filter(sessions::id.eq(session))
         .filter(sessions::account_id.eq(account))
@@ -81,7 +82,13 @@ pub async fn live_role(
         .select(accounts::role)
         .first(conn)
         .await
-        .optional()
+        .optional()?;
+    role.map(typed_role).transpose()
+}
+
+/// A stored role, which must be one the service knows: never a default.
+fn typed_role(stored: String) -> QueryResult<Role> {
+    Role::try_from(stored).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
 }
 
 /// What presenting a refresh token led to.
@@ -91,7 +98,7 @@ pub enum Rotation {
     Rotated {
         account_id: Uuid,
         session_id: Uuid,
-        role: String,
+        role: Role,
     },
     /// It had been spent before: someone holds a copy. The whole session is now revoked.
     Reused,
@@ -147,7 +154,7 @@ pub async fn rotate(
         Ok(Rotation::Rotated {
             account_id,
             session_id,
-            role,
+            role: typed_role(role)?,
         })
     })
     .await

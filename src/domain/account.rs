@@ -252,6 +252,8 @@ impl Role {
     }
 }
 
+super::parsed_from_text!(Role, "role");
+
 /// A sign-up that passed every rule.
 #[derive(Debug)]
 pub struct NewAccount {

@@ -23,6 +23,8 @@ pub enum Status {
     Withdrawn,
 }
 
+super::parsed_from_text!(Status, "application status");
+
 /// Who asks for a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mover {

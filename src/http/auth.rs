@@ -106,11 +106,9 @@ impl FromRequest for Authenticated {
             let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
             let mut conn = state.pool.get().await?;
             // The role is the account's as stored now, never the token's claim.
-            let stored = sessions::live_role(&mut conn, claims.sid, claims.sub)
+            let role = sessions::live_role(&mut conn, claims.sid, claims.sub)
                 .await?
                 .ok_or(INVALID_TOKEN)?;
-            let role = Role::parse(&stored)
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role in accounts")))?;
             Ok(Authenticated {
                 account_id: claims.sub,
                 session_id: claims.sid,

@@ -92,10 +92,9 @@ pub async fn create_staff(
 
 /// The actor for something an account holder does themselves.
 fn holder(account: &Account, request_id: Option<String>) -> Actor {
-    let role = Role::parse(&account.role).unwrap_or(Role::Resident);
     Actor {
         id: Some(account.id),
-        role: role.as_str(),
+        role: account.role.as_str(),
         request_id,
     }
 }

@@ -174,8 +174,7 @@ pub async fn transition(
                 "the applicant's data has been erased: this application can change status but takes no notes".into(),
             ));
         }
-        let from = Status::parse(&current.status)
-            .ok_or_else(|| Error::Conflict("unknown status".into()))?;
+        let from = current.status;
         let to = from.transition(request.to, request.mover)?;
         let service = store::active_service(conn, &current.service_code).await?;
         let today = uk_today(Utc::now());
@@ -248,7 +247,7 @@ pub async fn assign(
             diesel::result::Error::NotFound => not_staff(),
             other => other.into(),
         })?;
-        if !matches!(assignee.role.as_str(), "staff" | "admin") {
+        if !assignee.role.is_staff() {
             return Err(Error::Conflict(
                 "staff_id is not a council staff account".into(),
             ));

@@ -14,6 +14,7 @@ use crate::db::applications::{self as app_store};
 use crate::db::audit::{self, Actor};
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::db::{accounts, outbox, privacy as privacy_store};
+use crate::domain::application::Status;
 use crate::domain::deadlines;
 use crate::email::templates::Template;
 
@@ -205,7 +206,9 @@ async fn kept_records(
     let today = deadlines::uk_today(Utc::now());
     let in_force: Vec<String> = applications
         .iter()
-        .filter(|a| a.status == "issued" && a.licence_expires_on.is_none_or(|end| end >= today))
+        .filter(|a| {
+            a.status == Status::Issued && a.licence_expires_on.is_none_or(|end| end >= today)
+        })
         .map(|a| match a.licence_expires_on {
             Some(end) => format!("{} (in force until {})", a.reference, format_date(end)),
             None => format!("{} (in force)", a.reference),

@@ -64,7 +64,7 @@ impl From<Application> for QueueItem {
     fn from(a: Application) -> Self {
         QueueItem {
             id: a.id,
-            status: Status::parse(&a.status).unwrap_or(Status::Submitted),
+            status: a.status,
             reference: a.reference,
             service: a.service_code,
             submitted_at: a.submitted_at,
@@ -100,8 +100,8 @@ pub struct StaffEventView {
 impl From<Event> for StaffEventView {
     fn from(e: Event) -> Self {
         StaffEventView {
-            from: e.from_status.as_deref().and_then(Status::parse),
-            to: Status::parse(&e.to_status).unwrap_or(Status::Submitted),
+            from: e.from_status,
+            to: e.to_status,
             actor_role: e.actor_role,
             actor_id: e.actor_id,
             public_note: e.public_note,

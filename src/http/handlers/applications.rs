@@ -81,7 +81,7 @@ impl From<Application> for ApplicationView {
             id: a.id,
             reference: a.reference,
             service: a.service_code,
-            status: Status::parse(&a.status).unwrap_or(Status::Submitted),
+            status: a.status,
             details: a.details,
             fee_pence: a.fee_pence,
             submitted_at: a.submitted_at,
@@ -111,8 +111,8 @@ pub struct EventView {
 impl From<Event> for EventView {
     fn from(e: Event) -> Self {
         EventView {
-            from: e.from_status.as_deref().and_then(Status::parse),
-            to: Status::parse(&e.to_status).unwrap_or(Status::Submitted),
+            from: e.from_status,
+            to: e.to_status,
             actor_role: e.actor_role,
             public_note: e.public_note,
             occurred_at: e.occurred_at,
@@ -379,7 +379,7 @@ pub async fn update_application(
     Json(body): Json<UpdateDetails>,
 ) -> Result<HttpResponse, ApiError> {
     let current = own(&state, &caller, *id).await?;
-    if current.status != Status::MoreInformationRequired.as_str() {
+    if current.status != Status::MoreInformationRequired {
         return Err(ApiError::Conflict(format!(
             "details can only be changed while the council is waiting for more information (the application is {})",
             current.status

@@ -46,7 +46,7 @@ impl Me {
         Me {
             id: account.id,
             email_verified: account.email_verified_at.is_some(),
-            roles: Role::parse(&account.role).into_iter().collect(),
+            roles: vec![account.role],
             name: account.name,
             email: account.email,
             lawful_basis: account.lawful_basis,

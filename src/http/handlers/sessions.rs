@@ -118,8 +118,7 @@ pub async fn sign_in(
             detail: "confirm your email address first: follow the link we emailed you".into(),
         });
     }
-    let role = Role::parse(&account.role)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role")))?;
+    let role = account.role;
     let refresh_token = OpaqueToken::generate();
     let expires_at = Utc::now() + Duration::days(state.settings.auth.refresh_token_ttl_days);
     let device = device_label(&req);
@@ -176,11 +175,7 @@ pub async fn refresh_session(
             account_id,
             session_id,
             role,
-        } => {
-            let role = Role::parse(&role)
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role")))?;
-            token_pair(&state, account_id, session_id, role, replacement)
-        }
+        } => token_pair(&state, account_id, session_id, role, replacement),
         Rotation::Reused => {
             tracing::warn!("a spent refresh token was presented; its session is revoked");
             Err(ApiError::Unauthorized(
