@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::Position;
+use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::schema::data_requests;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -13,9 +14,11 @@ use crate::schema::data_requests;
 pub struct DataRequest {
     pub id: Uuid,
     pub account_id: Uuid,
-    pub kind: String,
+    #[diesel(deserialize_as = String)]
+    pub kind: RequestKind,
     pub details: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: RequestStatus,
     pub received_at: DateTime<Utc>,
     pub original_due_by: NaiveDate,
     pub due_by: NaiveDate,
@@ -38,7 +41,7 @@ impl DataRequest {
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     account: Uuid,
-    kind: &str,
+    kind: RequestKind,
     details: Option<&str>,
     received_at: DateTime<Utc>,
     due_by: NaiveDate,
@@ -46,7 +49,7 @@ pub async fn insert(
     diesel::insert_into(data_requests::table)
         .values((
             data_requests::account_id.eq(account),
-            data_requests::kind.eq(kind),
+            data_requests::kind.eq(kind.as_str()),
             data_requests::details.eq(details),
             data_requests::received_at.eq(received_at),
             data_requests::original_due_by.eq(due_by),
@@ -76,8 +79,8 @@ pub async fn find(
 pub struct QueueFilters {
     /// One person's requests only.
     pub account_id: Option<Uuid>,
-    pub status: Option<String>,
-    pub kind: Option<String>,
+    pub status: Option<RequestStatus>,
+    pub kind: Option<RequestKind>,
     /// Open requests whose deadline is before this day.
     pub overdue_on: Option<NaiveDate>,
 }
@@ -96,15 +99,22 @@ pub async fn page(
     if let Some(account) = filters.account_id {
         query = query.filter(data_requests::account_id.eq(account));
     }
-    if let Some(status) = &filters.status {
-        query = query.filter(data_requests::status.eq(status.clone()));
+    if let Some(status) = filters.status {
+        query = query.filter(data_requests::status.eq(status.as_str()));
     }
-    if let Some(kind) = &filters.kind {
-        query = query.filter(data_requests::kind.eq(kind.clone()));
+    if let Some(kind) = filters.kind {
+        query = query.filter(data_requests::kind.eq(kind.as_str()));
     }
     if let Some(today) = filters.overdue_on {
         query = query
-            .filter(data_requests::status.eq_any(["received", "extended"]))
+            .filter(
+                data_requests::status.eq_any(
+                    RequestStatus::ALL
+                        .into_iter()
+                        .filter(|s| s.is_open())
+                        .map(|s| s.as_str()),
+                ),
+            )
             .filter(data_requests::due_by.lt(today));
     }
     if let Some(after) = after {
@@ -131,7 +141,7 @@ pub async fn extend(
 ) -> QueryResult<DataRequest> {
     diesel::update(data_requests::table.find(id))
         .set((
-            data_requests::status.eq("extended"),
+            data_requests::status.eq(RequestStatus::Extended.as_str()),
             data_requests::due_by.eq(due_by),
             data_requests::extension_reason.eq(reason),
         ))
@@ -143,13 +153,13 @@ pub async fn extend(
 pub async fn decide(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    status: &str,
+    status: RequestStatus,
     reason: Option<&str>,
     staff: Uuid,
 ) -> QueryResult<DataRequest> {
     diesel::update(data_requests::table.find(id))
         .set((
-            data_requests::status.eq(status),
+            data_requests::status.eq(status.as_str()),
             data_requests::decision_reason.eq(reason),
             data_requests::decided_by.eq(staff),
             data_requests::decided_at.eq(Utc::now()),

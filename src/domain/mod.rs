@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod application;
+pub mod data_request;
 pub mod deadlines;
 pub mod services;
 pub mod text;

@@ -245,12 +245,6 @@ pub fn audit_action_filter() -> Object {
         .build()
 }
 
-pub fn data_request_status_filter() -> Object {
-    string(true)
-        .enum_values(Some(crate::use_cases::data_rights::STATUSES))
-        .build()
-}
-
 pub fn extension_months() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))

@@ -15,11 +15,9 @@ use crate::db::audit::{self, Actor};
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::db::{accounts, outbox, privacy as privacy_store};
 use crate::domain::application::Status;
+use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines;
 use crate::email::templates::Template;
-
-/// Every status a data request can have.
-pub const STATUSES: [&str; 4] = ["received", "extended", "completed", "refused"];
 
 /// A staff decision on a request.
 #[derive(Debug, Clone)]
@@ -43,7 +41,7 @@ pub async fn open(
     settings: &DataRightsSettings,
     actor: &Actor,
     account: Uuid,
-    kind: &str,
+    kind: RequestKind,
     details: Option<&str>,
 ) -> Result<DataRequest, Error> {
     let holidays = settings.bank_holidays.clone();
@@ -57,7 +55,7 @@ pub async fn open(
         let person = accounts::find(conn, account).await?;
         let email = Template::DataRequestReceived {
             name: person.name,
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             id: request.id.to_string(),
             due_by: format_date(due),
         };
@@ -95,7 +93,8 @@ pub async fn decide(
                 "this request is about you: a colleague must decide it".into(),
             ));
         }
-        let erasing = unlocked.kind == "erasure" && matches!(decision, Decision::Complete { .. });
+        let erasing =
+            unlocked.kind == RequestKind::Erasure && matches!(decision, Decision::Complete { .. });
         let live = match erasing {
             true => accounts::lock_for_erasure(conn, unlocked.account_id).await?,
             false => accounts::lock_active(conn, unlocked.account_id).await?,
@@ -104,11 +103,11 @@ pub async fn decide(
             return Err(Error::Conflict("this person's account has been erased".into()));
         }
         let request = store::find(conn, id, true).await?.ok_or(Error::NotFound)?;
-        if !matches!(request.status.as_str(), "received" | "extended") {
+        if !request.status.is_open() {
             return Err(Error::Conflict(format!("this request is already {}", request.status)));
         }
         let person = accounts::find(conn, request.account_id).await?;
-        let kind = request.kind.clone();
+        let kind = request.kind.as_str().to_owned();
         let (updated, action, email) = match decision {
             Decision::Extend { months, reason } => {
                 let received = deadlines::uk_today(request.received_at);
@@ -130,11 +129,11 @@ pub async fn decide(
                 (updated, "data_request.extended", Some(email))
             }
             Decision::Refuse { reason } => {
-                let updated = store::decide(conn, id, "refused", Some(&reason), staff_id).await?;
+                let updated = store::decide(conn, id, RequestStatus::Refused, Some(&reason), staff_id).await?;
                 let email = Template::DataRequestRefused { name: person.name.clone(), kind, id: id.to_string(), reason };
                 (updated, "data_request.refused", Some(email))
             }
-            Decision::Complete { reason } if request.kind == "erasure" => {
+            Decision::Complete { reason } if request.kind == RequestKind::Erasure => {
                 let kept = kept_records(conn, request.account_id).await?;
                 let statement = match reason {
                     Some(reason) => format!("{reason}\n\n{kept}"),
@@ -142,16 +141,16 @@ pub async fn decide(
                 };
                 let address = person.email.clone();
                 privacy_store::erase(conn, request.account_id).await?;
-                let updated = store::decide(conn, id, "completed", Some(&statement), staff_id).await?;
+                let updated = store::decide(conn, id, RequestStatus::Completed, Some(&statement), staff_id).await?;
                 audit::record(conn, staff, audit::about_account("account.erased", request.account_id)).await?;
                 // Sent to the address that no longer exists in the database; its row goes once sent.
                 outbox::enqueue_ephemeral(conn, &address, &Template::AccountErased { id: id.to_string(), kept }.email()).await?;
                 (updated, "data_request.completed", None)
             }
             Decision::Complete { reason } => {
-                let updated = store::decide(conn, id, "completed", reason.as_deref(), staff_id).await?;
-                let outcome = match request.kind.as_str() {
-                    "access" => "Your data is ready: sign in to MyNorfolk and open the request to download it.".to_owned(),
+                let updated = store::decide(conn, id, RequestStatus::Completed, reason.as_deref(), staff_id).await?;
+                let outcome = match request.kind {
+                    RequestKind::Access => "Your data is ready: sign in to MyNorfolk and open the request to download it.".to_owned(),
                     _ => reason.unwrap_or_else(|| "We have made the corrections you asked for.".into()),
                 };
                 let email = Template::DataRequestCompleted { name: person.name.clone(), kind, id: id.to_string(), outcome };

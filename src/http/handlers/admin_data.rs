@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::data_rights::{DataRequestView, RequestKind};
+use super::data_rights::DataRequestView;
 use super::me::Me;
 use crate::db::audit::{self, Stored};
 use crate::db::data_requests::{DataRequest, QueueFilters};
 use crate::domain::account::EmailAddress;
+use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
 use crate::http::ApiError;
 use crate::http::auth::Staff;
@@ -30,8 +31,8 @@ use crate::use_cases::staff_reads;
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DataRequestQuery {
-    #[param(schema_with = crate::http::schemas::data_request_status_filter)]
-    pub status: Option<String>,
+    #[param(value_type = Option<RequestStatus>)]
+    pub status: Option<RequestStatus>,
     #[serde(rename = "type")]
     #[param(rename = "type", value_type = Option<RequestKind>)]
     pub kind: Option<RequestKind>,
@@ -54,8 +55,7 @@ pub struct StaffDataRequestView {
 
 impl From<DataRequest> for StaffDataRequestView {
     fn from(r: DataRequest) -> Self {
-        let overdue =
-            matches!(r.status.as_str(), "received" | "extended") && r.due_by < uk_today(Utc::now());
+        let overdue = r.status.is_open() && r.due_by < uk_today(Utc::now());
         StaffDataRequestView {
             account_id: r.account_id,
             original_due_by: r.original_due_by,
@@ -188,17 +188,9 @@ pub async fn data_request_queue(
     query: web::Query<DataRequestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
-    if let Some(status) = query.status.as_deref()
-        && !data_rights::STATUSES.contains(&status)
-    {
-        return Err(ApiError::MalformedRequest(format!(
-            "status must be one of {}",
-            data_rights::STATUSES.join(", ")
-        )));
-    }
     let filters = QueueFilters {
-        status: query.status.clone(),
-        kind: query.kind.map(|k| k.as_str().to_owned()),
+        status: query.status,
+        kind: query.kind,
         overdue_on: query.overdue.unwrap_or(false).then(|| uk_today(Utc::now())),
         account_id: None,
     };

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::data_requests::{self as store, DataRequest};
+use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
@@ -14,27 +15,6 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
 use crate::state::AppState;
 use crate::use_cases::data_rights;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    /// A copy of everything held about you (Article 15).
-    Access,
-    /// Erase your data (Article 17).
-    Erasure,
-    /// Correct your data (Article 16).
-    Rectification,
-}
-
-impl RequestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Access => "access",
-            RequestKind::Erasure => "erasure",
-            RequestKind::Rectification => "rectification",
-        }
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,11 +30,8 @@ pub struct NewDataRequest {
 pub struct DataRequestView {
     pub id: Uuid,
     #[serde(rename = "type")]
-    #[schema(max_length = 20)]
-    pub kind: String,
-    /// `received`, `extended`, `completed` or `refused`.
-    #[schema(max_length = 20)]
-    pub status: String,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
     #[schema(max_length = 2000)]
     pub details: Option<String>,
     pub received_at: DateTime<Utc>,
@@ -111,7 +88,7 @@ pub async fn create_data_request(
         &state.settings.data_rights,
         &caller.actor(),
         caller.account_id,
-        body.kind.as_str(),
+        body.kind,
         details.as_deref(),
     )
     .await?;
@@ -154,7 +131,8 @@ pub async fn get_data_request(
         .await?
         .filter(|r| r.account_id == caller.account_id)
         .ok_or(ApiError::NotFound)?;
-    let fulfilled_access = request.kind == "access" && request.status == "completed";
+    let fulfilled_access =
+        request.kind == RequestKind::Access && request.status == RequestStatus::Completed;
     let mut view = DataRequestView::from(request);
     if fulfilled_access {
         view.export = Some(
