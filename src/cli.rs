@@ -79,7 +79,7 @@ enum StaffCommand {
         name: String,
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["staff", "admin"])]
+        #[arg(long, value_parser = [crate::domain::account::Role::Staff.as_str(), crate::domain::account::Role::Admin.as_str()])]
         role: String,
     },
 }

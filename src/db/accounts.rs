@@ -363,7 +363,6 @@ pub async fn token_holder(
 #[derive(Debug, Queryable)]
 pub struct SpentToken {
     pub account_id: Uuid,
-    pub purpose: String,
     pub new_email: Option<String>,
 }
 
@@ -379,11 +378,7 @@ pub async fn spend_token(
         .filter(account_tokens::expires_at.gt(diesel::dsl::now))
         .filter(account_tokens::purpose.eq_any(purposes))
         .set(account_tokens::used_at.eq(diesel::dsl::now))
-        .returning((
-            account_tokens::account_id,
-            account_tokens::purpose,
-            account_tokens::new_email,
-        ))
+        .returning((account_tokens::account_id, account_tokens::new_email))
         .get_result(conn)
         .await
         .optional()

@@ -15,10 +15,13 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The role recorded for the service itself (sweeps, workers, the command line).
+    pub const SYSTEM_ROLE: &'static str = "system";
+
     pub fn system() -> Actor {
         Actor {
             id: None,
-            role: "system",
+            role: Actor::SYSTEM_ROLE,
             request_id: None,
         }
     }

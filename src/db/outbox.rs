@@ -8,6 +8,24 @@ use uuid::Uuid;
 
 use crate::schema::email_outbox;
 
+/// Where an email stands in the outbox (the column's CHECK lists the same three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl Delivery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Pending => "pending",
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+        }
+    }
+}
+
 /// An email ready to be stored: the template that made it (a stable code) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEmail {
@@ -76,7 +94,7 @@ pub async fn lease_due(
 ) -> QueryResult<Vec<DueEmail>> {
     let until = Utc::now() + lease;
     let due: Vec<Uuid> = email_outbox::table
-        .filter(email_outbox::status.eq("pending"))
+        .filter(email_outbox::status.eq(Delivery::Pending.as_str()))
         .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
         .order(email_outbox::next_attempt_at.asc())
         .limit(limit)
@@ -103,7 +121,7 @@ pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()
     .await?;
     diesel::update(email_outbox::table.find(id))
         .set((
-            email_outbox::status.eq("sent"),
+            email_outbox::status.eq(Delivery::Sent.as_str()),
             email_outbox::sent_at.eq(diesel::dsl::now),
             email_outbox::body_text.eq(""),
             email_outbox::attempts.eq(email_outbox::attempts + 1),
@@ -134,14 +152,13 @@ pub async fn mark_attempt_failed(
             return Ok(());
         }
     }
-    let status = if retry_at.is_some() {
-        "pending"
-    } else {
-        "failed"
+    let status = match retry_at {
+        Some(_) => Delivery::Pending,
+        None => Delivery::Failed,
     };
     diesel::update(email_outbox::table.find(id))
         .set((
-            email_outbox::status.eq(status),
+            email_outbox::status.eq(status.as_str()),
             email_outbox::attempts.eq(email_outbox::attempts + 1),
             email_outbox::last_error.eq(error),
             email_outbox::next_attempt_at.eq(retry_at.unwrap_or_else(Utc::now)),

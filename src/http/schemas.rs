@@ -5,7 +5,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, SchemaFormat};
 
-use crate::domain::account::{AccountName, EmailAddress, Password};
+use crate::domain::account::{AccountName, EmailAddress, Password, Role};
 use crate::domain::services::ServiceKind;
 use crate::domain::text::{self, TextRule};
 use crate::http::pagination::{self, MAX_LIMIT};
@@ -139,7 +139,8 @@ pub fn must_be_true() -> Object {
 
 /// The roles a member of staff can be given.
 pub fn staff_role() -> Object {
-    string(false).enum_values(Some(["staff", "admin"])).build()
+    let roles = [Role::Staff, Role::Admin].map(Role::as_str);
+    string(false).enum_values(Some(roles)).build()
 }
 
 fn service_codes(nullable: bool) -> Object {
