@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
+use crate::db::ids::AccountId;
 use crate::domain::account::Role;
 use crate::schema::{account_tokens, accounts, password_reset_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = accounts)]
 pub struct Account {
-    pub id: Uuid,
+    pub id: AccountId,
     pub name: String,
     pub email: String,
     pub password_hash: Option<String>,
@@ -42,7 +42,7 @@ pub struct NewAccountRow<'a> {
 pub async fn insert_if_new(
     conn: &mut AsyncPgConnection,
     row: &NewAccountRow<'_>,
-) -> QueryResult<Option<Uuid>> {
+) -> QueryResult<Option<AccountId>> {
     diesel::insert_into(accounts::table)
         .values(row)
         .on_conflict(accounts::email_normalized)
@@ -53,7 +53,7 @@ pub async fn insert_if_new(
         .optional()
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Account> {
+pub async fn find(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<Account> {
     accounts::table
         .find(id)
         .select(Account::as_select())
@@ -73,7 +73,7 @@ pub async fn find_by_email(
         .optional()
 }
 
-pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+pub async fn mark_verified(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<()> {
     diesel::update(accounts::table.find(id))
         .set((
             accounts::email_verified_at.eq(diesel::dsl::now),
@@ -88,7 +88,7 @@ pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
 /// Gives a never-verified account a new name and password and voids its earlier links.
 pub async fn restart_unverified(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
     name: &str,
 ) -> QueryResult<()> {
     diesel::update(
@@ -109,7 +109,11 @@ pub async fn restart_unverified(
     Ok(())
 }
 
-pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<Account> {
+pub async fn set_name(
+    conn: &mut AsyncPgConnection,
+    id: AccountId,
+    name: &str,
+) -> QueryResult<Account> {
     diesel::update(accounts::table.find(id))
         .set((
             accounts::name.eq(name),
@@ -122,7 +126,7 @@ pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> Que
 
 pub async fn set_password_hash(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
     hash: &str,
 ) -> QueryResult<()> {
     diesel::update(accounts::table.find(id))
@@ -137,7 +141,7 @@ pub async fn set_password_hash(
 
 pub async fn set_status_update_emails(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
     on: bool,
 ) -> QueryResult<()> {
     diesel::update(accounts::table.find(id))
@@ -153,7 +157,7 @@ pub async fn set_status_update_emails(
 /// Moves the account to a new address; `false` when another account holds it by now.
 pub async fn set_email(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
     email: &str,
     normalized: &str,
 ) -> QueryResult<bool> {
@@ -184,7 +188,7 @@ pub async fn set_email(
 // erasure commits, a writer that waited sees `erased_at` and writes nothing.
 
 /// Takes the account lock (see above) and says whether the account is live.
-async fn lock(conn: &mut AsyncPgConnection, id: Uuid, exclusive: bool) -> QueryResult<bool> {
+async fn lock(conn: &mut AsyncPgConnection, id: AccountId, exclusive: bool) -> QueryResult<bool> {
     let take = match exclusive {
         true => "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
         false => "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 0))",
@@ -194,7 +198,7 @@ async fn lock(conn: &mut AsyncPgConnection, id: Uuid, exclusive: bool) -> QueryR
         .execute(conn)
         .await?;
     // A statement of its own, so that it sees whatever committed while the lock was awaited.
-    let live: Option<Uuid> = accounts::table
+    let live: Option<AccountId> = accounts::table
         .find(id)
         .filter(accounts::erased_at.is_null())
         .select(accounts::id)
@@ -206,13 +210,13 @@ async fn lock(conn: &mut AsyncPgConnection, id: Uuid, exclusive: bool) -> QueryR
 
 /// Takes the account lock, shared, for the rest of the caller's transaction; `false` when the
 /// account is erased (or gone), in which case the caller must write nothing about the person.
-pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+pub async fn lock_active(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
     lock(conn, id, false).await
 }
 
 /// Takes the account lock exclusively (for an erasure): every other writer waits, and then finds
 /// the account erased.
-pub async fn lock_for_erasure(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+pub async fn lock_for_erasure(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
     lock(conn, id, true).await
 }
 
@@ -236,7 +240,7 @@ pub async fn lock_active_by_email(
 /// hash, when it is there. The row lock makes a password change wait until the caller is done.
 pub async fn lock_returning_password(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
 ) -> QueryResult<Option<Option<String>>> {
     if !lock_active(conn, id).await? {
         return Ok(None);
@@ -254,7 +258,7 @@ pub async fn lock_returning_password(
 /// Replaces the password hash with a rehash of the same password, unless it changed meanwhile.
 pub async fn rehash_password(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: AccountId,
     old: &str,
     new: &str,
 ) -> QueryResult<bool> {
@@ -290,7 +294,7 @@ impl TokenPurpose {
 pub async fn insert_token(
     conn: &mut AsyncPgConnection,
     digest: &[u8],
-    account_id: Uuid,
+    account_id: AccountId,
     purpose: TokenPurpose,
     new_email: Option<&str>,
     expires_at: DateTime<Utc>,
@@ -331,7 +335,7 @@ pub async fn token_is_live(
 /// makes the other links sent for those purposes stale.
 pub async fn void_tokens(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     purposes: &[TokenPurpose],
 ) -> QueryResult<usize> {
     let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
@@ -350,7 +354,7 @@ pub async fn void_tokens(
 pub async fn token_holder(
     conn: &mut AsyncPgConnection,
     digest: &[u8],
-) -> QueryResult<Option<Uuid>> {
+) -> QueryResult<Option<AccountId>> {
     account_tokens::table
         .find(digest)
         .select(account_tokens::account_id)
@@ -362,7 +366,7 @@ pub async fn token_holder(
 /// A token that was just spent.
 #[derive(Debug, Queryable)]
 pub struct SpentToken {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub new_email: Option<String>,
 }
 
@@ -431,7 +435,7 @@ pub async fn take_reset_requests(
 /// How many links for `purpose` the account was sent since `since`.
 pub async fn tokens_issued_since(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     purpose: TokenPurpose,
     since: DateTime<Utc>,
 ) -> QueryResult<i64> {

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
+use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::Status;
 use crate::schema::{application_events, applications, idempotency_keys, services};
 
@@ -48,15 +48,15 @@ pub async fn active_service(
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = applications)]
 pub struct Application {
-    pub id: Uuid,
+    pub id: ApplicationId,
     pub reference: String,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub service_code: String,
     #[diesel(deserialize_as = String)]
     pub status: Status,
     pub details: serde_json::Value,
     pub fee_pence: i32,
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<AccountId>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expected_decision_by: NaiveDate,
@@ -71,7 +71,7 @@ impl Application {
     pub fn position(&self) -> super::Position {
         super::Position {
             at: self.submitted_at,
-            id: self.id,
+            id: self.id.0,
         }
     }
 }
@@ -80,7 +80,7 @@ impl Application {
 #[diesel(table_name = applications)]
 pub struct NewApplication<'a> {
     pub reference: &'a str,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub service_code: &'a str,
     pub status: &'a str,
     pub details: &'a serde_json::Value,
@@ -111,7 +111,7 @@ pub async fn insert(
 /// One application, locked for the rest of the transaction when `for_update`.
 pub async fn find(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: ApplicationId,
     for_update: bool,
 ) -> QueryResult<Option<Application>> {
     let query = applications::table
@@ -136,7 +136,7 @@ pub struct StatusChange<'a> {
 
 pub async fn apply_change(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: ApplicationId,
     change: &StatusChange<'_>,
 ) -> QueryResult<Application> {
     let now = Utc::now();
@@ -161,8 +161,8 @@ pub async fn apply_change(
 
 pub async fn assign(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-    staff: Uuid,
+    id: ApplicationId,
+    staff: AccountId,
 ) -> QueryResult<Application> {
     diesel::update(applications::table.find(id))
         .set((
@@ -183,7 +183,7 @@ pub struct Event {
     #[diesel(deserialize_as = String)]
     pub to_status: Status,
     pub actor_role: String,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<AccountId>,
     pub public_note: Option<String>,
     pub internal_note: Option<String>,
     pub occurred_at: DateTime<Utc>,
@@ -192,11 +192,11 @@ pub struct Event {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = application_events)]
 pub struct NewEvent<'a> {
-    pub application_id: Uuid,
+    pub application_id: ApplicationId,
     pub from_status: Option<&'a str>,
     pub to_status: &'a str,
     pub actor_role: &'a str,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<AccountId>,
     pub public_note: Option<&'a str>,
     pub internal_note: Option<&'a str>,
 }
@@ -216,7 +216,7 @@ pub const EVENTS_LISTED: i64 = 1000;
 /// One page of an application's events, oldest first, after the event `after` (an id).
 pub async fn events_page(
     conn: &mut AsyncPgConnection,
-    application: Uuid,
+    application: ApplicationId,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Event>> {
@@ -230,7 +230,10 @@ pub async fn events_page(
         .await
 }
 
-pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryResult<Vec<Event>> {
+pub async fn events(
+    conn: &mut AsyncPgConnection,
+    application: ApplicationId,
+) -> QueryResult<Vec<Event>> {
     application_events::table
         .filter(application_events::application_id.eq(application))
         .order(application_events::id.asc())
@@ -243,10 +246,10 @@ pub async fn events(conn: &mut AsyncPgConnection, application: Uuid) -> QueryRes
 /// Filters of the resident's list and the staff queue.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub status: Option<String>,
     pub service: Option<String>,
-    pub assigned_to: Option<Uuid>,
+    pub assigned_to: Option<AccountId>,
     pub submitted_from: Option<DateTime<Utc>>,
     pub submitted_before: Option<DateTime<Utc>>,
     /// A reference, or the start of one (upper-cased by the caller).
@@ -321,7 +324,7 @@ pub struct StoredResponse {
 /// the same key waits on the row lock until the first commits, then sees its response.
 pub async fn claim_idempotency_key(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     key: &str,
     request_hash: &[u8],
 ) -> QueryResult<Option<StoredResponse>> {
@@ -353,7 +356,7 @@ pub async fn claim_idempotency_key(
 
 pub async fn store_idempotent_response(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     key: &str,
     status: i32,
     body: &serde_json::Value,

@@ -4,12 +4,14 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::ids::AccountId;
+
 use crate::schema::audit_events;
 
 /// Who did something: an account (with its role) or the system, and the request it came with.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub id: Option<Uuid>,
+    pub id: Option<AccountId>,
     pub role: &'static str,
     pub request_id: Option<String>,
 }
@@ -34,7 +36,7 @@ pub struct Event<'a> {
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: Option<Uuid>,
-    pub subject_id: Option<Uuid>,
+    pub subject_id: Option<AccountId>,
     pub reason: Option<&'a str>,
 }
 
@@ -77,11 +79,11 @@ pub async fn record_all(
 }
 
 /// Shorthand for an event about an account (target and subject are the same person).
-pub fn about_account(action: &str, account: Uuid) -> Event<'_> {
+pub fn about_account(action: &str, account: AccountId) -> Event<'_> {
     Event {
         action,
         target_type: "account",
-        target_id: Some(account),
+        target_id: Some(account.0),
         subject_id: Some(account),
         reason: None,
     }
@@ -92,12 +94,12 @@ pub fn about_account(action: &str, account: Uuid) -> Event<'_> {
 pub struct Stored {
     pub id: i64,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<AccountId>,
     pub actor_role: String,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,
-    pub subject_id: Option<Uuid>,
+    pub subject_id: Option<AccountId>,
     pub reason: Option<String>,
     pub request_id: Option<String>,
 }
@@ -105,8 +107,8 @@ pub struct Stored {
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
     /// Events about this person's data.
-    pub subject_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub subject_id: Option<AccountId>,
+    pub actor_id: Option<AccountId>,
     pub action: Option<String>,
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     pub before: Option<chrono::DateTime<chrono::Utc>>,

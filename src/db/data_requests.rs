@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::Position;
+use crate::db::ids::AccountId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::schema::data_requests;
 
@@ -13,7 +14,7 @@ use crate::schema::data_requests;
 #[diesel(table_name = data_requests)]
 pub struct DataRequest {
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     #[diesel(deserialize_as = String)]
     pub kind: RequestKind,
     pub details: Option<String>,
@@ -24,7 +25,7 @@ pub struct DataRequest {
     pub due_by: NaiveDate,
     pub extension_reason: Option<String>,
     pub decision_reason: Option<String>,
-    pub decided_by: Option<Uuid>,
+    pub decided_by: Option<AccountId>,
     pub decided_at: Option<DateTime<Utc>>,
 }
 
@@ -40,7 +41,7 @@ impl DataRequest {
 
 pub async fn insert(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     kind: RequestKind,
     details: Option<&str>,
     received_at: DateTime<Utc>,
@@ -78,7 +79,7 @@ pub async fn find(
 #[derive(Debug, Default, Clone)]
 pub struct QueueFilters {
     /// One person's requests only.
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub status: Option<RequestStatus>,
     pub kind: Option<RequestKind>,
     /// Open requests whose deadline is before this day.
@@ -155,7 +156,7 @@ pub async fn decide(
     id: Uuid,
     status: RequestStatus,
     reason: Option<&str>,
-    staff: Uuid,
+    staff: AccountId,
 ) -> QueryResult<DataRequest> {
     diesel::update(data_requests::table.find(id))
         .set((

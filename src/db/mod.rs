@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod data_requests;
 pub mod embedded_postgres;
+pub mod ids;
 pub mod outbox;
 pub mod privacy;
 pub mod retention;

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::ids::AccountId;
 use crate::schema::email_outbox;
 
 /// Where an email stands in the outbox (the column's CHECK lists the same three).
@@ -37,7 +38,7 @@ pub struct NewEmail {
 /// Queues `email` for `to`, in the caller's transaction.
 pub async fn enqueue(
     conn: &mut AsyncPgConnection,
-    account_id: Option<Uuid>,
+    account_id: Option<AccountId>,
     to: &str,
     email: &NewEmail,
 ) -> QueryResult<()> {
@@ -55,7 +56,7 @@ pub async fn enqueue_ephemeral(
 
 async fn insert(
     conn: &mut AsyncPgConnection,
-    account_id: Option<Uuid>,
+    account_id: Option<AccountId>,
     to: &str,
     email: &NewEmail,
     delete_after_send: bool,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
+use crate::db::ids::AccountId;
 use crate::privacy::registry::{Erase, Export, REGISTRY, Rows, owner_condition};
 
 #[derive(diesel::QueryableByName)]
@@ -18,7 +18,7 @@ struct JsonRows {
 /// Every exported column of every row held about `person`, table by table.
 pub async fn export(
     conn: &mut AsyncPgConnection,
-    person: Uuid,
+    person: AccountId,
 ) -> anyhow::Result<BTreeMap<&'static str, serde_json::Value>> {
     let mut out = BTreeMap::new();
     for table in REGISTRY {
@@ -54,7 +54,7 @@ const AUDIT_LOG: &str = "audit_events";
 
 /// Erases `person` as the registry says: rows of `Delete` tables go, rows of `Anonymise` tables
 /// stay with their personal columns nulled or replaced. Call inside a transaction.
-pub async fn erase(conn: &mut AsyncPgConnection, person: Uuid) -> anyhow::Result<()> {
+pub async fn erase(conn: &mut AsyncPgConnection, person: AccountId) -> anyhow::Result<()> {
     // Children before parents: their owner conditions go through the parents' untouched rows.
     for table in REGISTRY.iter().rev() {
         let Some(condition) = owner_condition(table) else {

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::ids::AccountId;
 use crate::domain::account::Role;
 use crate::schema::{accounts, refresh_tokens, sessions};
 
@@ -31,7 +32,7 @@ impl Session {
 /// Opens a session with its first refresh token; returns the session id.
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    account_id: Uuid,
+    account_id: AccountId,
     device: &str,
     expires_at: DateTime<Utc>,
     refresh_digest: &[u8],
@@ -71,7 +72,7 @@ async fn insert_refresh_token(
 pub async fn live_role(
     conn: &mut AsyncPgConnection,
     session: Uuid,
-    account: Uuid,
+    account: AccountId,
 ) -> QueryResult<Option<Role>> {
     let role: Option<String> = sessions::table
         .inner_join(accounts::table)
@@ -96,7 +97,7 @@ fn typed_role(stored: String) -> QueryResult<Role> {
 pub enum Rotation {
     /// A new token replaced it.
     Rotated {
-        account_id: Uuid,
+        account_id: AccountId,
         session_id: Uuid,
         role: Role,
     },
@@ -130,7 +131,7 @@ pub async fn rotate(
             revoke_session(conn, session_id).await?;
             return Ok(Rotation::Reused);
         }
-        let live: Option<(Uuid, String)> = sessions::table
+        let live: Option<(AccountId, String)> = sessions::table
             .inner_join(accounts::table)
             .filter(sessions::id.eq(session_id))
             .filter(sessions::revoked_at.is_null())
@@ -171,7 +172,7 @@ async fn revoke_session(conn: &mut AsyncPgConnection, session: Uuid) -> QueryRes
 /// Revokes one of `account`'s sessions; `false` when it has no such live session.
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     session: Uuid,
 ) -> QueryResult<bool> {
     let revoked = diesel::update(
@@ -186,7 +187,7 @@ pub async fn revoke(
     Ok(revoked == 1)
 }
 
-pub async fn revoke_all(conn: &mut AsyncPgConnection, account: Uuid) -> QueryResult<usize> {
+pub async fn revoke_all(conn: &mut AsyncPgConnection, account: AccountId) -> QueryResult<usize> {
     diesel::update(
         sessions::table
             .filter(sessions::account_id.eq(account))
@@ -201,7 +202,7 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, account: Uuid) -> QueryRes
 /// there is another page).
 pub async fn list_live(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     after: Option<super::Position>,
     limit: i64,
 ) -> QueryResult<Vec<Session>> {

@@ -11,6 +11,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
+use crate::db::ids::AccountId;
+
 use crate::db::audit::Actor;
 use crate::db::sessions;
 use crate::domain::account::Role;
@@ -20,7 +22,7 @@ use crate::state::AppState;
 /// The signed-in caller.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub session_id: Uuid,
     pub role: Role,
     pub request_id: Option<String>,
@@ -106,11 +108,11 @@ impl FromRequest for Authenticated {
             let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
             let mut conn = state.pool.get().await?;
             // The role is the account's as stored now, never the token's claim.
-            let role = sessions::live_role(&mut conn, claims.sid, claims.sub)
+            let role = sessions::live_role(&mut conn, claims.sid, AccountId(claims.sub))
                 .await?
                 .ok_or(INVALID_TOKEN)?;
             Ok(Authenticated {
-                account_id: claims.sub,
+                account_id: AccountId(claims.sub),
                 session_id: claims.sid,
                 role,
                 request_id,

@@ -7,6 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use super::Error;
+use crate::db::ids::AccountId;
 
 use crate::auth::tokens::OpaqueToken;
 use crate::configuration::AppSettings;
@@ -42,7 +43,7 @@ pub async fn create_staff(
     email: &EmailAddress,
     role: Role,
     password_hash: Option<&str>,
-) -> Result<Uuid, Error> {
+) -> Result<AccountId, Error> {
     conn.transaction(async move |conn| {
         let now = Utc::now();
         let row = NewAccountRow {
@@ -460,7 +461,7 @@ pub async fn request_email_change(
 pub async fn rectify_name(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     name: &AccountName,
 ) -> Result<Account, Error> {
     conn.transaction(async move |conn| {
@@ -483,7 +484,7 @@ pub async fn rectify_name(
 pub async fn set_status_update_emails(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     on: bool,
 ) -> Result<(), Error> {
     conn.transaction(async move |conn| {
@@ -502,7 +503,7 @@ pub async fn set_status_update_emails(
 pub async fn revoke_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     session: Uuid,
 ) -> Result<(), Error> {
     conn.transaction(async move |conn| {
@@ -527,7 +528,7 @@ pub async fn revoke_session(
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     password_hash: &str,
     device: &str,
     expires_at: chrono::DateTime<Utc>,
@@ -565,7 +566,7 @@ async fn lock_token_holder(conn: &mut AsyncPgConnection, digest: &[u8]) -> Resul
 /// wrote.
 async fn lock_with_password(
     conn: &mut AsyncPgConnection,
-    account: Uuid,
+    account: AccountId,
     checked: &str,
 ) -> Result<(), Error> {
     match accounts::lock_returning_password(conn, account).await? {

@@ -5,9 +5,9 @@
 use chrono::{Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::Error;
+use crate::db::ids::{AccountId, ApplicationId};
 
 use crate::db::applications::{
     self as store, Application, NewApplication, NewEvent, Service, StatusChange,
@@ -33,7 +33,7 @@ pub struct Answer {
 pub async fn submit(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     service: &Service,
     details: &serde_json::Value,
     key: Option<&str>,
@@ -73,7 +73,7 @@ pub async fn submit(
 async fn insert_submitted(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     service: &Service,
     details: &serde_json::Value,
 ) -> Result<Application, diesel::result::Error> {
@@ -128,13 +128,13 @@ pub struct Move<'a> {
     pub details: Option<&'a serde_json::Value>,
     /// The applicant's own account, when the applicant is the mover: anyone else's application
     /// is "not found".
-    pub owner: Option<Uuid>,
+    pub owner: Option<AccountId>,
 }
 
 /// Moves an application, in one transaction, if the status machine allows it.
 pub async fn transition(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: ApplicationId,
     request: Move<'_>,
 ) -> Result<Application, Error> {
     conn.transaction(async move |conn| {
@@ -223,8 +223,8 @@ pub async fn transition(
 /// Assigns an application to a member of staff (who must have the staff or admin role).
 pub async fn assign(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-    staff: Uuid,
+    id: ApplicationId,
+    staff: AccountId,
     actor: &Actor,
 ) -> Result<Application, Error> {
     conn.transaction(async move |conn| {
@@ -298,7 +298,7 @@ fn application_event<'a>(action: &'a str, application: &Application) -> audit::E
     audit::Event {
         action,
         target_type: "application",
-        target_id: Some(application.id),
+        target_id: Some(application.id.0),
         subject_id: application.account_id,
         reason: None,
     }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Error;
+use crate::db::ids::AccountId;
 
 use crate::configuration::{DataRightsSettings, RetentionSettings};
 use crate::db::applications::{self as app_store};
@@ -40,7 +41,7 @@ pub async fn open(
     conn: &mut AsyncPgConnection,
     settings: &DataRightsSettings,
     actor: &Actor,
-    account: Uuid,
+    account: AccountId,
     kind: RequestKind,
     details: Option<&str>,
 ) -> Result<DataRequest, Error> {
@@ -171,7 +172,7 @@ pub async fn decide(
 pub async fn export(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    person: Uuid,
+    person: AccountId,
     periods: &RetentionSettings,
 ) -> Result<Value, Error> {
     conn.transaction(async move |conn| {
@@ -195,7 +196,7 @@ pub async fn export(
 /// What an erasure keeps and why (UK GDPR Article 17(3)), naming permits still in force.
 async fn kept_records(
     conn: &mut AsyncPgConnection,
-    person: Uuid,
+    person: AccountId,
 ) -> Result<String, diesel::result::Error> {
     let filters = app_store::Filters {
         account_id: Some(person),

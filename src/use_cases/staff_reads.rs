@@ -2,7 +2,6 @@
 //! sees a person's data without a record of it.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use uuid::Uuid;
 
 use super::Error;
 use crate::db::Position;
@@ -10,6 +9,7 @@ use crate::db::accounts::{self, Account};
 use crate::db::applications::{self as application_store, Application, Event};
 use crate::db::audit::{self, Actor, Stored};
 use crate::db::data_requests::{self as request_store, DataRequest, QueueFilters};
+use crate::db::ids::ApplicationId;
 use crate::domain::account::EmailAddress;
 
 /// One application as staff see it: with its applicant (if not erased) and every event.
@@ -23,7 +23,7 @@ pub struct ApplicationCase {
 pub async fn application(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    id: Uuid,
+    id: ApplicationId,
     reason: &str,
 ) -> Result<ApplicationCase, Error> {
     conn.transaction(async move |conn| {
@@ -38,7 +38,7 @@ pub async fn application(
         let event = audit::Event {
             action: "application.viewed",
             target_type: "application",
-            target_id: Some(id),
+            target_id: Some(id.0),
             subject_id: application.account_id,
             reason: Some(reason),
         };
@@ -93,7 +93,7 @@ pub async fn account_by_email(
             let event = audit::Event {
                 action: "account.looked_up",
                 target_type: "account",
-                target_id: found.as_ref().map(|a| a.id),
+                target_id: found.as_ref().map(|a| a.id.0),
                 subject_id: found.as_ref().map(|a| a.id),
                 reason: Some(reason),
             };

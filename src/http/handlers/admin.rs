@@ -73,7 +73,7 @@ pub async fn create_staff_account(
     )
     .await?;
     Ok(HttpResponse::Created().json(StaffCreated {
-        id,
+        id: id.into(),
         roles: vec![body.role],
     }))
 }

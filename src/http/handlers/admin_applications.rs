@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::applications::ApplicationView;
 use crate::db::applications::{self as store, Application, Event, Filters};
+use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::{Mover, Status};
 use crate::http::ApiError;
 use crate::http::auth::Staff;
@@ -63,13 +64,13 @@ pub struct QueueItem {
 impl From<Application> for QueueItem {
     fn from(a: Application) -> Self {
         QueueItem {
-            id: a.id,
+            id: a.id.into(),
             status: a.status,
             reference: a.reference,
             service: a.service_code,
             submitted_at: a.submitted_at,
             expected_decision_by: a.expected_decision_by,
-            assigned_to: a.assigned_to,
+            assigned_to: a.assigned_to.map(Uuid::from),
         }
     }
 }
@@ -103,7 +104,7 @@ impl From<Event> for StaffEventView {
             from: e.from_status,
             to: e.to_status,
             actor_role: e.actor_role,
-            actor_id: e.actor_id,
+            actor_id: e.actor_id.map(Uuid::from),
             public_note: e.public_note,
             internal_note: e.internal_note,
             occurred_at: e.occurred_at,
@@ -171,7 +172,7 @@ pub async fn application_queue(
         account_id: None,
         status: query.status.map(|s| s.as_str().to_owned()),
         service: super::applications::service_filter(query.service.as_deref())?,
-        assigned_to: query.assigned_to,
+        assigned_to: query.assigned_to.map(AccountId),
         submitted_from: query.submitted_from.and_then(day_start),
         submitted_before: query
             .submitted_to
@@ -205,12 +206,12 @@ pub async fn application_detail(
         .map_err(|e| ApiError::invalid("reason", e.to_string()))?
         .unwrap_or_else(|| "application case work".to_owned());
     let mut conn = state.pool.get().await?;
-    let case = staff_reads::application(&mut conn, &actor, id, &reason).await?;
+    let case = staff_reads::application(&mut conn, &actor, ApplicationId(id), &reason).await?;
     let view = StaffApplicationView {
-        assigned_to: case.application.assigned_to,
+        assigned_to: case.application.assigned_to.map(Uuid::from),
         application: case.application.into(),
         applicant: case.applicant.map(|a| Applicant {
-            id: a.id,
+            id: a.id.into(),
             name: a.name,
             email: a.email,
         }),
@@ -252,7 +253,7 @@ pub async fn transition_application(
         owner: None,
     };
     let mut conn = state.pool.get().await?;
-    let application = applications::transition(&mut conn, *id, request).await?;
+    let application = applications::transition(&mut conn, ApplicationId(*id), request).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
 
@@ -285,6 +286,12 @@ pub async fn assign_application(
     Json(body): Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let application = applications::assign(&mut conn, *id, body.staff_id, &caller.actor()).await?;
+    let application = applications::assign(
+        &mut conn,
+        ApplicationId(*id),
+        AccountId(body.staff_id),
+        &caller.actor(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(QueueItem::from(application)))
 }

@@ -16,6 +16,7 @@ use super::data_rights::DataRequestView;
 use super::me::Me;
 use crate::db::audit::{self, Stored};
 use crate::db::data_requests::{DataRequest, QueueFilters};
+use crate::db::ids::AccountId;
 use crate::domain::account::EmailAddress;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
@@ -57,7 +58,7 @@ impl From<DataRequest> for StaffDataRequestView {
     fn from(r: DataRequest) -> Self {
         let overdue = r.status.is_open() && r.due_by < uk_today(Utc::now());
         StaffDataRequestView {
-            account_id: r.account_id,
+            account_id: r.account_id.into(),
             original_due_by: r.original_due_by,
             overdue,
             request: r.into(),
@@ -167,12 +168,12 @@ impl From<Stored> for AuditEventView {
         AuditEventView {
             id: e.id,
             occurred_at: e.occurred_at,
-            actor_id: e.actor_id,
+            actor_id: e.actor_id.map(Uuid::from),
             actor_role: e.actor_role,
             action: e.action,
             target_type: e.target_type,
             target_id: e.target_id,
-            account_id: e.subject_id,
+            account_id: e.subject_id.map(Uuid::from),
             reason: e.reason,
             request_id: e.request_id,
         }
@@ -301,8 +302,8 @@ pub async fn list_audit_events(
         ));
     }
     let filters = audit::Filters {
-        subject_id: query.account_id,
-        actor_id: query.actor_id,
+        subject_id: query.account_id.map(AccountId),
+        actor_id: query.actor_id.map(AccountId),
         action: query.action.clone(),
         from: query.from,
         before: query.to,

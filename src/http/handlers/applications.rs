@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::db::applications::{self as store, Application, Event, Filters, Service};
+use crate::db::ids::ApplicationId;
 use crate::domain::application::{Mover, Status};
 use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
@@ -78,7 +79,7 @@ pub struct ApplicationView {
 impl From<Application> for ApplicationView {
     fn from(a: Application) -> Self {
         ApplicationView {
-            id: a.id,
+            id: a.id.into(),
             reference: a.reference,
             service: a.service_code,
             status: a.status,
@@ -305,7 +306,7 @@ pub async fn list_applications(
 /// Loads one of the caller's applications; anyone else's is 404.
 async fn own(state: &AppState, caller: &Authenticated, id: Uuid) -> Result<Application, ApiError> {
     let mut conn = state.pool.get().await?;
-    store::find(&mut conn, id, false)
+    store::find(&mut conn, ApplicationId(id), false)
         .await?
         .filter(|a| a.account_id == Some(caller.account_id))
         .ok_or(ApiError::NotFound)
@@ -364,7 +365,7 @@ pub async fn withdraw_application(
         owner: Some(caller.account_id),
     };
     let mut conn = state.pool.get().await?;
-    let application = applications::transition(&mut conn, *id, request).await?;
+    let application = applications::transition(&mut conn, ApplicationId(*id), request).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
 
@@ -401,6 +402,6 @@ pub async fn update_application(
         owner: Some(caller.account_id),
     };
     let mut conn = state.pool.get().await?;
-    let application = applications::transition(&mut conn, *id, request).await?;
+    let application = applications::transition(&mut conn, ApplicationId(*id), request).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }

@@ -44,7 +44,7 @@ pub struct Me {
 impl Me {
     pub fn from_account(account: Account) -> Me {
         Me {
-            id: account.id,
+            id: account.id.into(),
             email_verified: account.email_verified_at.is_some(),
             roles: vec![account.role],
             name: account.name,

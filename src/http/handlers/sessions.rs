@@ -13,6 +13,7 @@ use crate::auth::password::Verified;
 use crate::auth::throttle::retry_after_secs;
 use crate::auth::tokens::{self, OpaqueToken};
 use crate::db::audit::Actor;
+use crate::db::ids::AccountId;
 use crate::db::sessions::Rotation;
 use crate::db::{accounts, sessions};
 use crate::domain::account::{EmailAddress, Role};
@@ -216,14 +217,14 @@ pub async fn revoke_session(
 
 fn token_pair(
     state: &AppState,
-    account: Uuid,
+    account: AccountId,
     session: Uuid,
     role: Role,
     refresh: OpaqueToken,
 ) -> Result<HttpResponse, ApiError> {
     let access_token = state
         .jwt
-        .issue(account, session, role, Utc::now().timestamp())?;
+        .issue(account.into(), session, role, Utc::now().timestamp())?;
     Ok(HttpResponse::Ok().json(TokenPair {
         access_token,
         token_type: "Bearer",
