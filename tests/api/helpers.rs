@@ -344,56 +344,16 @@ impl Email {
     }
 }
 
-/// `None` for a file the app is still writing (it is created empty, then filled).
-fn parse_eml(text: &str) -> Option<Email> {
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    // Long headers are folded onto continuation lines that start with white space.
-    let head = head.replace("\r\n ", " ").replace("\r\n\t", " ");
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
-    let to = header("To");
-    let to = to.rsplit_once('<').map_or(to.clone(), |(_, rest)| {
-        rest.trim_end_matches('>').to_owned()
-    });
-    let body = match header("Content-Transfer-Encoding").as_str() {
-        "base64" => {
-            use base64::Engine;
-            let compact: String = body.split_whitespace().collect();
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(compact)
-                .expect("base64 body");
-            String::from_utf8(bytes).expect("utf-8 body")
-        }
-        "quoted-printable" => decode_quoted_printable(body),
-        _ => body.to_owned(),
-    };
+/// `None` for a file the app is still writing (it is created empty, then filled). Parsed by
+/// mail-parser, so headers and bodies are decoded as a mail client would decode them.
+fn parse_eml(raw: &[u8]) -> Option<Email> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let to = message.to()?.first()?.address()?.to_owned();
     Some(Email {
         to,
-        subject: header("Subject"),
-        body: body.replace("\r\n", "\n"),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        body: message.body_text(0)?.replace("\r\n", "\n"),
     })
-}
-
-fn decode_quoted_printable(text: &str) -> String {
-    let joined = text.replace("=\r\n", "");
-    let mut bytes = Vec::with_capacity(joined.len());
-    let mut rest = joined.as_bytes();
-    while let Some((&first, tail)) = rest.split_first() {
-        if first == b'=' && tail.len() >= 2 {
-            let hex = std::str::from_utf8(&tail[..2]).unwrap();
-            bytes.push(u8::from_str_radix(hex, 16).expect("=XX escape"));
-            rest = &tail[2..];
-        } else {
-            bytes.push(first);
-            rest = tail;
-        }
-    }
-    String::from_utf8(bytes).expect("utf-8 body")
 }
 
 impl TestApp {
@@ -403,7 +363,7 @@ impl TestApp {
             .unwrap()
             .flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .filter_map(|e| parse_eml(&std::fs::read_to_string(e.path()).ok()?))
+            .filter_map(|e| parse_eml(&std::fs::read(e.path()).ok()?))
             .collect()
     }
 
