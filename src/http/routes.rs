@@ -11,8 +11,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use crate::http::handlers::{
-    accounts, admin, admin_applications, admin_data, applications, data_rights, docs, health, me,
-    sessions,
+    accounts, admin, admin_applications, admin_audit, admin_data_requests, applications,
+    data_rights, docs, health, me, sessions,
 };
 use crate::http::openapi::ApiDoc;
 
@@ -55,10 +55,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin_applications::application_detail)
         .service(admin_applications::transition_application)
         .service(admin_applications::assign_application)
-        .service(admin_data::data_request_queue)
-        .service(admin_data::decide_data_request)
-        .service(admin_data::look_up_account)
-        .service(admin_data::list_audit_events)
+        .service(admin_data_requests::data_request_queue)
+        .service(admin_data_requests::decide_data_request)
+        .service(admin_audit::look_up_account)
+        .service(admin_audit::list_audit_events)
         .service(admin::create_staff_account);
 }
 

@@ -4,7 +4,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod admin_applications;
-pub mod admin_data;
+pub mod admin_audit;
+pub mod admin_data_requests;
 pub mod applications;
 pub mod data_rights;
 pub mod docs;
