@@ -1,0 +1,229 @@
+//! What a test does through the app: HTTP requests with and without a token, the account flows
+//! (sign-up, verification, sign-in, staff), and checks on the test's own database.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+use super::TestApp;
+
+impl TestApp {
+    /// A connection to this test's database, for checks an HTTP client cannot make.
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db_url).await.unwrap()
+    }
+
+    /// Runs SQL on this test's database (to age a token, for example).
+    pub async fn sql(&self, sql: &str) {
+        self.db().await.batch_execute(sql).await.unwrap();
+    }
+
+    /// Number of rows in `table` (of this test's database).
+    pub async fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db().await;
+        let row: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        row.n
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A request with a bearer token and a JSON body.
+    async fn send_authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// A POST without a body (withdraw).
+    pub async fn post_authed_empty(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_authed(reqwest::Method::POST, path, token, None)
+            .await
+    }
+
+    pub async fn put_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::PUT, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_authed(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_authed(reqwest::Method::DELETE, path, token, None)
+            .await
+    }
+
+    /// The catalogue's example details for `service`: a valid application body to start from.
+    pub async fn details_example(&self, service: &str) -> serde_json::Value {
+        let body: serde_json::Value = self
+            .get(&format!("/api/v1/services/{service}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["details_example"].clone()
+    }
+
+    /// Everything this test's database holds, as `pg_dump` writes it.
+    pub fn pg_dump(&self) -> String {
+        let bin = mynorfolk::db::embedded_postgres::find_bin_dir()
+            .map(|d| d.join("pg_dump"))
+            .ok()
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| "pg_dump".into());
+        let output = std::process::Command::new(bin)
+            .args(["--no-owner", "--dbname", &self.db_url])
+            .output()
+            .expect("pg_dump");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// GET with a token, expecting JSON back.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.get_authed(path, token).await.json().await.unwrap()
+    }
+
+    pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/accounts",
+            &serde_json::json!({"name": name, "email": email, "password": password, "accept_terms": true}),
+        )
+        .await
+    }
+
+    /// Follows a reset link (or a finish-your-sign-up link) with a new password.
+    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/password-resets/confirm",
+            &serde_json::json!({"token": token, "new_password": new_password}),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/sessions",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs up, follows the verification email, signs in; returns the token pair.
+    pub async fn verified_resident(&self, email: &str) -> Tokens {
+        assert_eq!(
+            self.sign_up("Test Resident", email, PASSWORD)
+                .await
+                .status(),
+            202
+        );
+        let verification = self.wait_for_email(email, "Confirm your email", 1).await;
+        let verified = self
+            .post_json(
+                "/api/v1/accounts/verify",
+                &serde_json::json!({"token": verification.token()}),
+            )
+            .await;
+        assert_eq!(verified.status(), 200);
+        self.sign_in_ok(email, PASSWORD).await
+    }
+
+    pub async fn sign_in_ok(&self, email: &str, password: &str) -> Tokens {
+        let response = self.sign_in(email, password).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Creates a staff or admin account directly (as `mynorfolk staff create` does) and signs it in.
+    pub async fn staff(&self, email: &str, role: mynorfolk::domain::account::Role) -> Tokens {
+        use mynorfolk::domain::account::{AccountName, EmailAddress};
+        let hasher =
+            mynorfolk::auth::password::PasswordHasher::new(self.settings.auth.hash_cost, 1)
+                .unwrap();
+        let hash = hasher.hash(PASSWORD).await.unwrap();
+        let mut conn = self.db().await;
+        mynorfolk::use_cases::accounts::create_staff(
+            &mut conn,
+            &self.settings.app,
+            &mynorfolk::db::audit::Actor::system(),
+            &AccountName::parse("Council Officer").unwrap(),
+            &EmailAddress::parse(email).unwrap(),
+            role,
+            Some(&hash),
+        )
+        .await
+        .unwrap();
+        self.sign_in_ok(email, PASSWORD).await
+    }
+}
+
+pub const PASSWORD: &str = "a long enough passphrase";
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
