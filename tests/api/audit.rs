@@ -25,6 +25,21 @@ async fn service_role(app: &crate::helpers::TestApp) -> String {
     found.usename
 }
 
+/// A connection to the test's database acting as the service's role, and that role's name.
+async fn as_service_role(
+    app: &crate::helpers::TestApp,
+) -> (String, diesel_async::AsyncPgConnection) {
+    let role = service_role(app).await;
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "SET ROLE {}",
+        mynorfolk::db::quote_identifier(&role)
+    ))
+    .await
+    .expect("acting as the service's role");
+    (role, conn)
+}
+
 /// Append-only by privilege: the role the service runs as cannot change, delete or truncate audit
 /// rows, whatever switches it sets, nor disable the trigger or take the table over.
 #[tokio::test]
@@ -34,14 +49,7 @@ async fn the_service_role_cannot_change_or_delete_audit_rows() {
     let before = app.count("audit_events").await;
     assert!(before >= 2, "sign-up and sign-in were audited");
 
-    let role = service_role(&app).await;
-    let mut conn = app.db().await;
-    conn.batch_execute(&format!(
-        "SET ROLE {}",
-        mynorfolk::db::quote_identifier(&role)
-    ))
-    .await
-    .expect("acting as the service's role");
+    let (role, mut conn) = as_service_role(&app).await;
     for sql in [
         "UPDATE audit_events SET action = 'account.nothing_happened'",
         "DELETE FROM audit_events",
@@ -82,14 +90,7 @@ async fn the_audit_functions_cannot_be_turned_against_the_log() {
          VALUES ('staff', 'account.looked_up', 'account', '{live}', 'kept reason')"
     ))
     .await;
-    let role = service_role(&app).await;
-    let mut conn = app.db().await;
-    conn.batch_execute(&format!(
-        "SET ROLE {}",
-        mynorfolk::db::quote_identifier(&role)
-    ))
-    .await
-    .unwrap();
+    let (_, mut conn) = as_service_role(&app).await;
 
     let refused = conn
         .batch_execute(&format!("SELECT audit_events_erase_subject('{live}')"))
