@@ -50,22 +50,7 @@ pub async fn delete_expired(
         table = expiry.table,
         condition = expiry.condition,
     );
-    let mut total = 0;
-    loop {
-        let deleted = conn
-            .transaction(async |conn| {
-                diesel::sql_query(&sql)
-                    .bind::<Timestamptz, _>(cutoff)
-                    .bind::<BigInt, _>(batch)
-                    .execute(conn)
-                    .await
-            })
-            .await?;
-        total += deleted;
-        if deleted < batch as usize {
-            return Ok(total);
-        }
-    }
+    in_batches(conn, &sql, cutoff, batch).await
 }
 
 #[derive(diesel::QueryableByName)]
@@ -103,12 +88,7 @@ pub async fn anonymise_finished_applications(
     cutoff: DateTime<Utc>,
     batch: i64,
 ) -> QueryResult<usize> {
-    let mut total = 0;
-    loop {
-        let done = conn
-            .transaction(async |conn| {
-                diesel::sql_query(
-                    "WITH due AS (
+    let sql = "WITH due AS (
                          SELECT id FROM applications
                          WHERE status IN ('closed', 'withdrawn', 'rejected') AND account_id IS NOT NULL
                            AND coalesce(closed_at, decided_at, updated_at) < $1
@@ -117,12 +97,28 @@ pub async fn anonymise_finished_applications(
                          UPDATE application_events SET public_note = NULL, internal_note = NULL
                          WHERE application_id IN (SELECT id FROM due))
                      UPDATE applications SET account_id = NULL, details = '{\"erased\": true}'::jsonb
-                     WHERE id IN (SELECT id FROM due)",
-                )
-                .bind::<Timestamptz, _>(cutoff)
-                .bind::<BigInt, _>(batch)
-                .execute(conn)
-                .await
+                     WHERE id IN (SELECT id FROM due)";
+    in_batches(conn, sql, cutoff, batch).await
+}
+
+/// Runs `sql` (binding `$1` to `cutoff` and `$2` to `batch`) in a transaction of its own, again
+/// and again until it touches fewer than `batch` rows; returns how many it touched in all. Short
+/// transactions keep the sweep from holding locks that requests wait on.
+async fn in_batches(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let done = conn
+            .transaction(async |conn| {
+                diesel::sql_query(sql)
+                    .bind::<Timestamptz, _>(cutoff)
+                    .bind::<BigInt, _>(batch)
+                    .execute(conn)
+                    .await
             })
             .await?;
         total += done;
