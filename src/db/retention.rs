@@ -13,9 +13,13 @@ pub struct Expiry {
 }
 
 /// Never verified, and older than the cutoff (tokens, sessions and emails go with them).
+/// Takes each account's lock exclusively (see `db::accounts`), skipping an account a request is
+/// writing for right now: that sign-up or reset then finds the account gone, rather than failing
+/// half-way on a row deleted under it.
 pub const UNVERIFIED_ACCOUNTS: Expiry = Expiry {
     table: "accounts",
-    condition: "email_verified_at IS NULL AND role = 'resident' AND created_at < $1",
+    condition: "email_verified_at IS NULL AND role = 'resident' AND created_at < $1 \
+                AND pg_try_advisory_xact_lock(hashtextextended(id::text, 0))",
 };
 pub const DEAD_TOKENS: Expiry = Expiry {
     table: "account_tokens",
