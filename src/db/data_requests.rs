@@ -3,17 +3,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use crate::db::Position;
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, DataRequestId};
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::schema::data_requests;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = data_requests)]
 pub struct DataRequest {
-    pub id: Uuid,
+    pub id: DataRequestId,
     pub account_id: AccountId,
     #[diesel(deserialize_as = String)]
     pub kind: RequestKind,
@@ -34,7 +33,7 @@ impl DataRequest {
     pub fn position(&self) -> super::Position {
         super::Position {
             at: self.received_at,
-            id: self.id,
+            id: self.id.0,
         }
     }
 }
@@ -63,7 +62,7 @@ pub async fn insert(
 
 pub async fn find(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: DataRequestId,
     for_update: bool,
 ) -> QueryResult<Option<DataRequest>> {
     let query = data_requests::table
@@ -136,7 +135,7 @@ pub async fn page(
 
 pub async fn extend(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: DataRequestId,
     due_by: NaiveDate,
     reason: &str,
 ) -> QueryResult<DataRequest> {
@@ -153,7 +152,7 @@ pub async fn extend(
 
 pub async fn decide(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: DataRequestId,
     status: RequestStatus,
     reason: Option<&str>,
     staff: AccountId,

@@ -42,3 +42,11 @@ id!(
     /// An application for a highway service.
     ApplicationId
 );
+id!(
+    /// A signed-in device.
+    SessionId
+);
+id!(
+    /// A request under data-protection law.
+    DataRequestId
+);

@@ -3,16 +3,15 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, SessionId};
 use crate::domain::account::Role;
 use crate::schema::{accounts, refresh_tokens, sessions};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 pub struct Session {
-    pub id: Uuid,
+    pub id: SessionId,
     pub device: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
@@ -24,7 +23,7 @@ impl Session {
     pub fn position(&self) -> super::Position {
         super::Position {
             at: self.created_at,
-            id: self.id,
+            id: self.id.0,
         }
     }
 }
@@ -36,8 +35,8 @@ pub async fn create(
     device: &str,
     expires_at: DateTime<Utc>,
     refresh_digest: &[u8],
-) -> QueryResult<Uuid> {
-    let id: Uuid = diesel::insert_into(sessions::table)
+) -> QueryResult<SessionId> {
+    let id: SessionId = diesel::insert_into(sessions::table)
         .values((
             sessions::account_id.eq(account_id),
             sessions::device.eq(device),
@@ -52,7 +51,7 @@ pub async fn create(
 
 async fn insert_refresh_token(
     conn: &mut AsyncPgConnection,
-    session: Uuid,
+    session: SessionId,
     digest: &[u8],
 ) -> QueryResult<()> {
     diesel::insert_into(refresh_tokens::table)
@@ -71,7 +70,7 @@ async fn insert_refresh_token(
 /// minted, or outlive a change of role).
 pub async fn live_role(
     conn: &mut AsyncPgConnection,
-    session: Uuid,
+    session: SessionId,
     account: AccountId,
 ) -> QueryResult<Option<Role>> {
     let role: Option<String> = sessions::table
@@ -98,7 +97,7 @@ pub enum Rotation {
     /// A new token replaced it.
     Rotated {
         account_id: AccountId,
-        session_id: Uuid,
+        session_id: SessionId,
         role: Role,
     },
     /// It had been spent before: someone holds a copy. The whole session is now revoked.
@@ -117,7 +116,7 @@ pub async fn rotate(
     let presented = presented.to_vec();
     let replacement = replacement.to_vec();
     conn.transaction(async move |conn| {
-        let found: Option<(Uuid, Option<DateTime<Utc>>)> = refresh_tokens::table
+        let found: Option<(SessionId, Option<DateTime<Utc>>)> = refresh_tokens::table
             .find(&presented)
             .select((refresh_tokens::session_id, refresh_tokens::spent_at))
             .for_update()
@@ -161,7 +160,7 @@ pub async fn rotate(
     .await
 }
 
-async fn revoke_session(conn: &mut AsyncPgConnection, session: Uuid) -> QueryResult<usize> {
+async fn revoke_session(conn: &mut AsyncPgConnection, session: SessionId) -> QueryResult<usize> {
     diesel::update(sessions::table.find(session))
         .filter(sessions::revoked_at.is_null())
         .set(sessions::revoked_at.eq(diesel::dsl::now))
@@ -173,7 +172,7 @@ async fn revoke_session(conn: &mut AsyncPgConnection, session: Uuid) -> QueryRes
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
     account: AccountId,
-    session: Uuid,
+    session: SessionId,
 ) -> QueryResult<bool> {
     let revoked = diesel::update(
         sessions::table

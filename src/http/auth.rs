@@ -9,9 +9,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RequestId;
-use uuid::Uuid;
 
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, SessionId};
 
 use crate::db::audit::Actor;
 use crate::db::sessions;
@@ -23,7 +22,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub account_id: AccountId,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub role: Role,
     pub request_id: Option<String>,
 }
@@ -108,12 +107,12 @@ impl FromRequest for Authenticated {
             let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
             let mut conn = state.pool.get().await?;
             // The role is the account's as stored now, never the token's claim.
-            let role = sessions::live_role(&mut conn, claims.sid, AccountId(claims.sub))
+            let role = sessions::live_role(&mut conn, SessionId(claims.sid), AccountId(claims.sub))
                 .await?
                 .ok_or(INVALID_TOKEN)?;
             Ok(Authenticated {
                 account_id: AccountId(claims.sub),
-                session_id: claims.sid,
+                session_id: SessionId(claims.sid),
                 role,
                 request_id,
             })

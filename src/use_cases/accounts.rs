@@ -4,10 +4,9 @@
 
 use chrono::{Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use uuid::Uuid;
 
 use super::Error;
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, SessionId};
 
 use crate::auth::tokens::OpaqueToken;
 use crate::configuration::AppSettings;
@@ -504,7 +503,7 @@ pub async fn revoke_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     account: AccountId,
-    session: Uuid,
+    session: SessionId,
 ) -> Result<(), Error> {
     conn.transaction(async move |conn| {
         if !accounts::lock_active(conn, account).await?
@@ -514,7 +513,7 @@ pub async fn revoke_session(
         }
         let event = audit::Event {
             target_type: "session",
-            target_id: Some(session),
+            target_id: Some(session.0),
             ..audit::about_account("session.revoked", account)
         };
         audit::record(conn, actor, event).await?;
@@ -533,13 +532,13 @@ pub async fn open_session(
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
-) -> Result<Uuid, Error> {
+) -> Result<SessionId, Error> {
     conn.transaction(async move |conn| {
         lock_with_password(conn, account, password_hash).await?;
         let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
         let event = audit::Event {
             target_type: "session",
-            target_id: Some(id),
+            target_id: Some(id.0),
             ..audit::about_account("session.created", account)
         };
         audit::record(conn, actor, event).await?;

@@ -5,10 +5,9 @@
 use chrono::{NaiveDate, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::Error;
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, DataRequestId};
 
 use crate::configuration::{DataRightsSettings, RetentionSettings};
 use crate::db::applications::{self as app_store};
@@ -77,7 +76,7 @@ pub async fn decide(
     conn: &mut AsyncPgConnection,
     settings: &DataRightsSettings,
     staff: &Actor,
-    id: Uuid,
+    id: DataRequestId,
     decision: Decision,
 ) -> Result<DataRequest, Error> {
     let holidays = settings.bank_holidays.clone();
@@ -238,7 +237,7 @@ fn request_event<'a>(action: &'a str, request: &DataRequest) -> audit::Event<'a>
     audit::Event {
         action,
         target_type: "data_request",
-        target_id: Some(request.id),
+        target_id: Some(request.id.0),
         subject_id: Some(request.account_id),
         reason: None,
     }

@@ -69,7 +69,7 @@ pub async fn data_request_queue(
             .map(|r| audit::Event {
                 action: "data_request.viewed",
                 target_type: "data_request",
-                target_id: Some(r.id),
+                target_id: Some(r.id.0),
                 subject_id: Some(r.account_id),
                 reason: Some("data-request queue"),
             })

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::data_rights::DataRequestView;
 use crate::db::data_requests::{DataRequest, QueueFilters};
+use crate::db::ids::DataRequestId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
 use crate::http::ApiError;
@@ -156,7 +157,7 @@ pub async fn decide_data_request(
         &mut conn,
         &state.settings.data_rights,
         &caller.actor(),
-        *id,
+        DataRequestId(*id),
         decision,
     )
     .await?;

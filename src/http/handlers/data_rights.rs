@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::data_requests::{self as store, DataRequest};
+use crate::db::ids::DataRequestId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
@@ -52,7 +53,7 @@ pub struct DataRequestView {
 impl From<DataRequest> for DataRequestView {
     fn from(r: DataRequest) -> Self {
         DataRequestView {
-            id: r.id,
+            id: r.id.into(),
             kind: r.kind,
             status: r.status,
             details: r.details,
@@ -127,7 +128,7 @@ pub async fn get_data_request(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let request = store::find(&mut conn, *id, false)
+    let request = store::find(&mut conn, DataRequestId(*id), false)
         .await?
         .filter(|r| r.account_id == caller.account_id)
         .ok_or(ApiError::NotFound)?;

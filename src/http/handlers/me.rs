@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::password::Verified;
 use crate::db::accounts::Account;
+use crate::db::ids::SessionId;
 use crate::db::{accounts, sessions};
 use crate::domain::account::{AccountName, EmailAddress, Role};
 use crate::domain::validation::ValidationErrors;
@@ -221,7 +222,7 @@ pub async fn list_sessions(
     let rows = sessions::list_live(&mut conn, caller.account_id, after, limit).await?;
     let page = pagination::page(rows, limit, sessions::Session::position, |s| SessionView {
         current: s.id == caller.session_id,
-        id: s.id,
+        id: s.id.into(),
         device: s.device,
         created_at: s.created_at,
         last_used_at: s.last_used_at,
@@ -238,5 +239,5 @@ pub async fn revoke_session(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    super::sessions::revoke_session(&state, &caller, id.into_inner()).await
+    super::sessions::revoke_session(&state, &caller, SessionId(id.into_inner())).await
 }

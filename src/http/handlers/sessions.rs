@@ -7,13 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, delete, post, web};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::auth::password::Verified;
 use crate::auth::throttle::retry_after_secs;
 use crate::auth::tokens::{self, OpaqueToken};
 use crate::db::audit::Actor;
-use crate::db::ids::AccountId;
+use crate::db::ids::{AccountId, SessionId};
 use crate::db::sessions::Rotation;
 use crate::db::{accounts, sessions};
 use crate::domain::account::{EmailAddress, Role};
@@ -207,7 +206,7 @@ pub async fn sign_out(
 pub async fn revoke_session(
     state: &AppState,
     caller: &Authenticated,
-    session: Uuid,
+    session: SessionId,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let (actor, account) = (caller.actor(), caller.account_id);
@@ -218,13 +217,14 @@ pub async fn revoke_session(
 fn token_pair(
     state: &AppState,
     account: AccountId,
-    session: Uuid,
+    session: SessionId,
     role: Role,
     refresh: OpaqueToken,
 ) -> Result<HttpResponse, ApiError> {
-    let access_token = state
-        .jwt
-        .issue(account.into(), session, role, Utc::now().timestamp())?;
+    let access_token =
+        state
+            .jwt
+            .issue(account.into(), session.into(), role, Utc::now().timestamp())?;
     Ok(HttpResponse::Ok().json(TokenPair {
         access_token,
         token_type: "Bearer",
