@@ -458,17 +458,9 @@ async fn free_text_in_emails_never_becomes_a_link() {
         &json!({"status_update_emails": true}),
     )
     .await;
-    let details = app.details_example("skip-permit").await;
-    let submitted: Value = app
-        .post_authed(
-            "/api/v1/applications",
-            &resident.access_token,
-            &json!({"service": "skip-permit", "details": details}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let submitted = app
+        .submit_example(&resident.access_token, "skip-permit")
+        .await;
     let officer = app.staff("notes@norfolk.gov.uk", Role::Staff).await;
     let moved = app
         .post_authed(

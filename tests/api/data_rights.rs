@@ -106,15 +106,8 @@ async fn move_to(app: &TestApp, staff: &Tokens, id: &Value, to: &str, note: &str
 }
 
 async fn request(app: &TestApp, who: &Tokens, kind: &str, details: Option<&str>) -> Value {
-    let response = app
-        .post_authed(
-            "/api/v1/me/data-requests",
-            &who.access_token,
-            &json!({"type": kind, "details": details}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    response.json().await.unwrap()
+    app.open_data_request(&who.access_token, kind, details)
+        .await
 }
 
 async fn decide(app: &TestApp, staff: &Tokens, id: &Value, body: Value) -> reqwest::Response {

@@ -49,9 +49,16 @@ async fn erasure_raced_by_twenty_writers_leaves_nothing_of_the_person() {
         let mut requests = Vec::new();
         for writer in 0..WRITERS {
             cases.push(submit(&app, &resident, &format!("{MARK} case {writer}")).await);
-            requests.push(open_request(&app, &resident, &format!("{MARK} request {writer}")).await);
+            let details = format!("{MARK} request {writer}");
+            let opened = app
+                .open_data_request(&resident.access_token, "rectification", Some(&details))
+                .await;
+            requests.push(opened["id"].as_str().unwrap().to_owned());
         }
-        let erasure = open_request_of(&app, &resident, "erasure", None).await;
+        let erasure = app
+            .open_data_request(&resident.access_token, "erasure", None)
+            .await;
+        let erasure = erasure["id"].as_str().unwrap().to_owned();
         let round = Arc::new(Round {
             app: app.clone(),
             resident,
@@ -241,22 +248,6 @@ async fn submit(app: &TestApp, who: &Tokens, site: &str) -> String {
         )
         .await;
     assert_eq!(response.status(), 201);
-    id_of(response).await
-}
-
-async fn open_request(app: &TestApp, who: &Tokens, details: &str) -> String {
-    open_request_of(app, who, "rectification", Some(details)).await
-}
-
-async fn open_request_of(app: &TestApp, who: &Tokens, kind: &str, details: Option<&str>) -> String {
-    let response = app
-        .post_authed(
-            "/api/v1/me/data-requests",
-            &who.access_token,
-            &json!({"type": kind, "details": details}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
     id_of(response).await
 }
 

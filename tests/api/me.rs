@@ -249,17 +249,9 @@ async fn personal_lists_are_paginated() {
             .await;
         assert_eq!(opened.status(), 202);
     }
-    let details = app.details_example("skip-permit").await;
-    let submitted: serde_json::Value = app
-        .post_authed(
-            "/api/v1/applications",
-            &resident.access_token,
-            &json!({"service": "skip-permit", "details": details}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let submitted = app
+        .submit_example(&resident.access_token, "skip-permit")
+        .await;
     let id = submitted["id"].as_str().unwrap();
     let officer = app.staff("pager@norfolk.gov.uk", Role::Staff).await;
     for to in ["under_review", "more_information_required"] {

@@ -131,6 +131,30 @@ impl TestApp {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// Submits `service`'s catalogue example as the holder of `token` (201), returning the view.
+    pub async fn submit_example(&self, token: &str, service: &str) -> serde_json::Value {
+        let details = self.details_example(service).await;
+        let body = serde_json::json!({"service": service, "details": details});
+        let response = self.post_authed("/api/v1/applications", token, &body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Opens a data request as the holder of `token` (202), returning it.
+    pub async fn open_data_request(
+        &self,
+        token: &str,
+        kind: &str,
+        details: Option<&str>,
+    ) -> serde_json::Value {
+        let body = serde_json::json!({"type": kind, "details": details});
+        let response = self
+            .post_authed("/api/v1/me/data-requests", token, &body)
+            .await;
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    }
+
     /// GET with a token, expecting JSON back.
     pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
         self.get_authed(path, token).await.json().await.unwrap()
