@@ -11,5 +11,6 @@ pub mod pagination;
 pub mod routes;
 pub mod schemas;
 pub mod throttle;
+pub mod views;
 
 pub use error::ApiError;

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::applications::ApplicationView;
 use crate::db::applications::{self as store, Application, Event, Filters};
 use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::{Mover, Status};
@@ -21,6 +20,7 @@ use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
+use crate::http::views::ApplicationView;
 use crate::state::AppState;
 use crate::use_cases::applications::{self, Move};
 use crate::use_cases::staff_reads;

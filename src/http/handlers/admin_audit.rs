@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::me::Me;
 use crate::db::audit::{self, Stored};
 use crate::db::ids::AccountId;
 use crate::domain::account::EmailAddress;
@@ -20,6 +19,7 @@ use crate::http::ApiError;
 use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
+use crate::http::views::Me;
 use crate::state::AppState;
 use crate::use_cases::staff_reads;
 

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::data_rights::DataRequestView;
 use crate::db::data_requests::{DataRequest, QueueFilters};
 use crate::db::ids::DataRequestId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
@@ -19,6 +18,7 @@ use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
+use crate::http::views::DataRequestView;
 use crate::state::AppState;
 use crate::use_cases::data_rights::{self, Decision};
 use crate::use_cases::staff_reads;

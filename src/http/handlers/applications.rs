@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
 use crate::http::schemas;
+use crate::http::views::ApplicationView;
 use crate::state::AppState;
 use crate::use_cases::Error;
 use crate::use_cases::applications::{self, Move};
@@ -53,47 +54,6 @@ pub struct ServiceList {
     // ServiceKind::ALL
     #[schema(max_items = 4)]
     pub items: Vec<ServiceView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApplicationView {
-    pub id: Uuid,
-    #[schema(example = "SKP-2026-000042")]
-    #[schema(schema_with = schemas::reference)]
-    pub reference: String,
-    #[schema(schema_with = schemas::service_code)]
-    pub service: String,
-    pub status: Status,
-    pub details: serde_json::Value,
-    pub fee_pence: i32,
-    pub submitted_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// When a decision is expected (the service's target time from submission).
-    pub expected_decision_by: NaiveDate,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub issued_at: Option<DateTime<Utc>>,
-    pub licence_expires_on: Option<NaiveDate>,
-    pub closed_at: Option<DateTime<Utc>>,
-}
-
-impl From<Application> for ApplicationView {
-    fn from(a: Application) -> Self {
-        ApplicationView {
-            id: a.id.into(),
-            reference: a.reference,
-            service: a.service_code,
-            status: a.status,
-            details: a.details,
-            fee_pence: a.fee_pence,
-            submitted_at: a.submitted_at,
-            updated_at: a.updated_at,
-            expected_decision_by: a.expected_decision_by,
-            decided_at: a.decided_at,
-            issued_at: a.issued_at,
-            licence_expires_on: a.licence_expires_on,
-            closed_at: a.closed_at,
-        }
-    }
 }
 
 /// One step of an application's history, as the applicant sees it.

@@ -1,8 +1,7 @@
 //! A resident's data rights: requests under UK GDPR and the immediate export of their data.
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -14,6 +13,7 @@ use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
+use crate::http::views::DataRequestView;
 use crate::state::AppState;
 use crate::use_cases::data_rights;
 
@@ -25,46 +25,6 @@ pub struct NewDataRequest {
     /// Anything that helps us (for a rectification: what is wrong and what it should be).
     #[schema(schema_with = crate::http::schemas::note)]
     pub details: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DataRequestView {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: RequestKind,
-    pub status: RequestStatus,
-    #[schema(max_length = 2000)]
-    pub details: Option<String>,
-    pub received_at: DateTime<Utc>,
-    /// When the council must answer: one calendar month, or up to two months more if extended.
-    pub due_by: NaiveDate,
-    #[schema(max_length = 2000)]
-    pub extension_reason: Option<String>,
-    /// Why it was refused, or what an erasure kept and why.
-    #[schema(max_length = 20000)]
-    pub decision_reason: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    /// For a completed access request: the export of your data.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub export: Option<serde_json::Value>,
-}
-
-impl From<DataRequest> for DataRequestView {
-    fn from(r: DataRequest) -> Self {
-        DataRequestView {
-            id: r.id.into(),
-            kind: r.kind,
-            status: r.status,
-            details: r.details,
-            received_at: r.received_at,
-            due_by: r.due_by,
-            extension_reason: r.extension_reason,
-            decision_reason: r.decision_reason,
-            decided_at: r.decided_at,
-            export: None,
-        }
-    }
 }
 
 /// Makes a request under data-protection law. The answer is due in one calendar month.

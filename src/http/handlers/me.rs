@@ -8,10 +8,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::password::Verified;
-use crate::db::accounts::Account;
 use crate::db::ids::SessionId;
 use crate::db::{accounts, sessions};
-use crate::domain::account::{AccountName, EmailAddress, Role};
+use crate::domain::account::{AccountName, EmailAddress};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
 use crate::http::auth::Authenticated;
@@ -20,43 +19,9 @@ use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
 use crate::http::schemas;
 use crate::http::throttle::{SignUp, Throttled};
+use crate::http::views::Me;
 use crate::state::AppState;
 use crate::use_cases;
-
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    pub id: Uuid,
-    #[schema(schema_with = schemas::account_name)]
-    pub name: String,
-    #[schema(schema_with = schemas::email)]
-    pub email: String,
-    pub email_verified: bool,
-    #[schema(example = "contract")]
-    #[schema(max_length = 20)]
-    pub lawful_basis: String,
-    #[schema(max_length = 50)]
-    pub terms_version: String,
-    pub terms_accepted_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    #[schema(min_items = 1, max_items = 1)]
-    pub roles: Vec<Role>,
-}
-
-impl Me {
-    pub fn from_account(account: Account) -> Me {
-        Me {
-            id: account.id.into(),
-            email_verified: account.email_verified_at.is_some(),
-            roles: vec![account.role],
-            name: account.name,
-            email: account.email,
-            lawful_basis: account.lawful_basis,
-            terms_version: account.terms_version,
-            terms_accepted_at: account.terms_accepted_at,
-            created_at: account.created_at,
-        }
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,131 @@
+//! Response bodies more than one area of handlers answers with (a resident's and a member of
+//! staff's view of the same record), so handler modules never import each other.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::accounts::Account;
+use crate::db::applications::Application;
+use crate::db::data_requests::DataRequest;
+use crate::domain::account::Role;
+use crate::domain::application::Status;
+use crate::domain::data_request::{RequestKind, RequestStatus};
+use crate::http::schemas;
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub id: Uuid,
+    #[schema(schema_with = schemas::account_name)]
+    pub name: String,
+    #[schema(schema_with = schemas::email)]
+    pub email: String,
+    pub email_verified: bool,
+    #[schema(example = "contract")]
+    #[schema(max_length = 20)]
+    pub lawful_basis: String,
+    #[schema(max_length = 50)]
+    pub terms_version: String,
+    pub terms_accepted_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    #[schema(min_items = 1, max_items = 1)]
+    pub roles: Vec<Role>,
+}
+
+impl Me {
+    pub fn from_account(account: Account) -> Me {
+        Me {
+            id: account.id.into(),
+            email_verified: account.email_verified_at.is_some(),
+            roles: vec![account.role],
+            name: account.name,
+            email: account.email,
+            lawful_basis: account.lawful_basis,
+            terms_version: account.terms_version,
+            terms_accepted_at: account.terms_accepted_at,
+            created_at: account.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: Uuid,
+    #[schema(example = "SKP-2026-000042")]
+    #[schema(schema_with = schemas::reference)]
+    pub reference: String,
+    #[schema(schema_with = schemas::service_code)]
+    pub service: String,
+    pub status: Status,
+    pub details: serde_json::Value,
+    pub fee_pence: i32,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When a decision is expected (the service's target time from submission).
+    pub expected_decision_by: NaiveDate,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub licence_expires_on: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Application> for ApplicationView {
+    fn from(a: Application) -> Self {
+        ApplicationView {
+            id: a.id.into(),
+            reference: a.reference,
+            service: a.service_code,
+            status: a.status,
+            details: a.details,
+            fee_pence: a.fee_pence,
+            submitted_at: a.submitted_at,
+            updated_at: a.updated_at,
+            expected_decision_by: a.expected_decision_by,
+            decided_at: a.decided_at,
+            issued_at: a.issued_at,
+            licence_expires_on: a.licence_expires_on,
+            closed_at: a.closed_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataRequestView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    #[schema(max_length = 2000)]
+    pub details: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// When the council must answer: one calendar month, or up to two months more if extended.
+    pub due_by: NaiveDate,
+    #[schema(max_length = 2000)]
+    pub extension_reason: Option<String>,
+    /// Why it was refused, or what an erasure kept and why.
+    #[schema(max_length = 20000)]
+    pub decision_reason: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// For a completed access request: the export of your data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub export: Option<serde_json::Value>,
+}
+
+impl From<DataRequest> for DataRequestView {
+    fn from(r: DataRequest) -> Self {
+        DataRequestView {
+            id: r.id.into(),
+            kind: r.kind,
+            status: r.status,
+            details: r.details,
+            received_at: r.received_at,
+            due_by: r.due_by,
+            extension_reason: r.extension_reason,
+            decision_reason: r.decision_reason,
+            decided_at: r.decided_at,
+            export: None,
+        }
+    }
+}
