@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Throughput and memory as ratios against this machine's own limits, all measured in one run:
+#   H  wrk on /health (the HTTP limit)            P  pgbench -S -M prepared -c 8 (the database limit)
+#   L  = 1/(1/H + 1/P): a request needing one indexed read
+#   R  authenticated GET /api/v1/applications?limit=20, rotating tokens     target >= 70 % of L
+#   W  POST /api/v1/applications                                            target >= 50 % of I
+#   I  pgbench of the same writes the submit does, as one transaction
+#   Y  /health/ready                                                        target >= 70 % of P
+#   G  sign-ins per second                                 target >= 90 % of cores / hash time
+#   read p99 while sign-ins run                                            target < 2 x idle p99
+#   RSS at start, after 100 sign-ins (< 64 MiB), under 1,000 connections (< 100 MiB, 0 errors)
+# Then, unless PERF_SCALE=0, the scale stage (scripts/perf-scale.sh). Prints figures; asserts
+# nothing. Usage: scripts/perf.sh   (PERF_SECONDS per load, default 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECONDS_EACH=${PERF_SECONDS:-10}
+WORK=${PERF_DIR:-/tmp/mynorfolk-perf}
+PORT=${PERF_PORT:-8097}
+BASE="http://127.0.0.1:$PORT"
+CORES=$(nproc)
+
+for tool in wrk pgbench; do
+  command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client >/dev/null; }
+done
+ulimit -n 20000
+
+cargo build --release --quiet --bin mynorfolk
+HASH_MS=$(cargo bench --quiet --bench hash_time 2>/dev/null | awk '/ms_per_hash/ {print $2}')
+
+rm -rf "$WORK" && mkdir -p "$WORK" && chmod 755 "$WORK"
+export APP_ENV=development APP_LOG__FILTER=warn PORT
+export APP_DATABASE__EMBEDDED_DATA_DIR="$WORK/postgres" APP_EMAIL__OUTBOX_DIR="$WORK/emails"
+# Throttles out of the way: this measures capacity, not the limits.
+export APP_LIMITS__SIGN_IN_PER_MINUTE=100000000 APP_LIMITS__SIGN_UP_PER_MINUTE=100000000
+export APP_LIMITS__PASSWORD_RESET_PER_MINUTE=100000000
+
+target/release/mynorfolk serve > "$WORK/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+until grep -q "listening on" "$WORK/serve.log"; do
+  kill -0 $SERVER 2>/dev/null || { cat "$WORK/serve.log"; exit 1; }
+  sleep 0.1
+done
+PGPORT=$(grep -o 'port [0-9]*' "$WORK/serve.log" | head -1 | cut -d' ' -f2)
+PSQL=(psql -qtAX -h 127.0.0.1 -p "$PGPORT" -U postgres)
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$SERVER/status; }
+
+RSS_START=$(rss_mib)
+
+# 20 verified residents with 10 applications each, through the API.
+python3 scripts/perf_residents.py "$BASE" "$WORK/emails" "$WORK" 20 10
+
+cat > "$WORK/rotate.lua" <<'EOF'
+-- Rotates the residents' tokens (or credentials) per request; optional pacing and body.
+local tokens, bodies, i = {}, {}, 0
+local dir = os.getenv("PERF_WORK")
+for line in io.lines(dir .. "/tokens.txt") do tokens[#tokens + 1] = line end
+for line in io.lines(dir .. "/credentials.txt") do
+  local email, password = line:match("([^\t]+)\t(.+)")
+  bodies[#bodies + 1] = string.format('{"email":"%s","password":"%s"}', email, password)
+end
+local mode = os.getenv("PERF_MODE")
+local pace = tonumber(os.getenv("PERF_PACE_MS") or "0")
+local submit = io.open(dir .. "/submit.json"):read("*a")
+request = function()
+  i = i % #tokens + 1
+  if mode == "sign-in" then
+    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+  elseif mode == "submit" then
+    return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. tokens[i]}, submit)
+  end
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i]})
+end
+if pace > 0 then delay = function() return pace end end
+EOF
+export PERF_WORK="$WORK"
+
+# wrk LABEL CONNECTIONS MODE URL [PACE_MS]: prints "LABEL rate p99_ms errors"
+run_wrk() {
+  local label=$1 conns=$2 mode=$3 url=$4 pace=${5:-0} out
+  out=$(PERF_MODE=$mode PERF_PACE_MS=$pace wrk -t2 -c"$conns" -d"${SECONDS_EACH}s" --latency \
+    -s "$WORK/rotate.lua" "$url")
+  echo "$out" > "$WORK/wrk-$label.txt"
+  local rate p99 errors
+  rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",", ""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
+  echo "$label $rate $p99 $errors"
+}
+
+# 100 sign-ins (4 at a time), then the resident memory.
+python3 - "$BASE" "$WORK/credentials.txt" <<'EOF'
+import concurrent.futures, json, sys, urllib.request
+base, creds = sys.argv[1], [l.split("\t") for l in open(sys.argv[2]).read().split("\n") if l]
+def sign_in(n):
+    email, password = creds[n % len(creds)]
+    req = urllib.request.Request(base + "/api/v1/sessions", json.dumps({"email": email, "password": password}).encode(),
+                                 {"content-type": "application/json"})
+    return urllib.request.urlopen(req).status
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    assert all(s == 201 or s == 200 for s in pool.map(sign_in, range(100)))
+EOF
+RSS_100=$(rss_mib)
+
+read -r _ H _ H_ERR < <(run_wrk health 32 get "$BASE/health")
+
+"${PSQL[@]}" -c "CREATE DATABASE pgbench" postgres
+pgbench -q -i -s 10 -h 127.0.0.1 -p "$PGPORT" -U postgres pgbench >/dev/null 2>&1
+P=$(pgbench -S -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -h 127.0.0.1 -p "$PGPORT" -U postgres pgbench 2>/dev/null \
+  | awk '/^tps/ {print $3}')
+
+read -r _ R R_P99 R_ERR < <(run_wrk read 32 get "$BASE/api/v1/applications?limit=20")
+read -r _ W _ W_ERR < <(run_wrk submit 16 submit "$BASE/api/v1/applications")
+
+# I: what one submit writes, in one transaction (the account lock and liveness check, the
+# reference number, the application, its first event, its audit row), by the service's role.
+ACCOUNT=$("${PSQL[@]}" -c "SELECT id FROM accounts WHERE email LIKE 'perf-%' LIMIT 1" mynorfolk)
+DETAILS=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["details"]).replace("\x27", "\x27\x27"))' "$WORK/submit.json")
+cat > "$WORK/submit.sql" <<EOF
+BEGIN;
+SELECT pg_advisory_xact_lock_shared(hashtextextended('$ACCOUNT'::text, 0));
+SELECT id FROM accounts WHERE id = '$ACCOUNT' AND erased_at IS NULL LIMIT 1;
+SELECT nextval('application_number_seq');
+INSERT INTO applications (reference, account_id, service_code, status, details, fee_pence, expected_decision_by)
+  VALUES ('PGB-' || (random() * 1e12)::bigint, '$ACCOUNT', 'skip-permit', 'submitted', '$DETAILS', 5000, current_date + 5)
+  RETURNING id AS application \\gset
+INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id)
+  VALUES (:application, NULL, 'submitted', 'resident', '$ACCOUNT');
+INSERT INTO audit_events (actor_id, actor_role, action, target_type, target_id, subject_id, request_id)
+  VALUES ('$ACCOUNT', 'resident', 'application.submitted', 'application', :application, '$ACCOUNT', 'pgbench');
+COMMIT;
+EOF
+I=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECONDS_EACH" -f "$WORK/submit.sql" -h 127.0.0.1 -p "$PGPORT" \
+  -U postgres mynorfolk 2>/dev/null | awk '/^tps/ {print $3}')
+
+read -r _ Y _ Y_ERR < <(run_wrk ready 32 get "$BASE/health/ready")
+
+# G and the read latency: reads paced (4 connections, 10 ms apart) alone, then beside sign-ins.
+read -r _ _ P99_IDLE _ < <(run_wrk read-idle 4 get "$BASE/api/v1/applications?limit=20" 10)
+run_wrk sign-in 16 sign-in "$BASE/api/v1/sessions" > "$WORK/g.txt" &
+G_JOB=$!
+read -r _ _ P99_LOADED P99_ERR < <(run_wrk read-loaded 4 get "$BASE/api/v1/applications?limit=20" 10)
+wait $G_JOB
+read -r _ G _ G_ERR < "$WORK/g.txt"
+
+# 1,000 connections on /health; memory read half-way through.
+run_wrk thousand 1000 get "$BASE/health" > "$WORK/k.txt" &
+K_JOB=$!
+sleep $((SECONDS_EACH / 2))
+RSS_1000=$(rss_mib)
+wait $K_JOB
+read -r _ K _ K_ERR < "$WORK/k.txt"
+
+python3 - <<EOF
+H, P, R, W, I, Y, G = $H, $P, $R, $W, $I, $Y, $G
+hash_ms, cores = $HASH_MS, $CORES
+L = 1 / (1 / H + 1 / P)
+g_limit = cores * 1000 / hash_ms
+rows = [
+    ("H  /health, wrk -c32", f"{H:,.0f} req/s", "", None),
+    ("P  pgbench -S -M prepared -c8", f"{P:,.0f} TPS", "", None),
+    ("L  1/(1/H + 1/P)", f"{L:,.0f} req/s", "", None),
+    ("R  GET /api/v1/applications?limit=20", f"{R:,.0f} req/s ({$R_ERR} errors)", f"{R / L:.0%} of L >= 70%", R / L >= 0.70 and $R_ERR == 0),
+    ("I  pgbench of the submit's writes", f"{I:,.0f} TPS", "", None),
+    ("W  POST /api/v1/applications", f"{W:,.0f} req/s ({$W_ERR} errors)", f"{W / I:.0%} of I >= 50%", W / I >= 0.50 and $W_ERR == 0),
+    ("Y  /health/ready", f"{Y:,.0f} req/s ({$Y_ERR} errors)", f"{Y / P:.0%} of P >= 70%", Y / P >= 0.70 and $Y_ERR == 0),
+    ("G  sign-ins", f"{G:,.1f}/s ({$G_ERR} errors; {hash_ms:.1f} ms a hash, {cores} cores)", f"{G / g_limit:.0%} of {g_limit:.0f}/s >= 90%", G / g_limit >= 0.90 and $G_ERR == 0),
+    ("   read p99 idle / beside sign-ins", f"{$P99_IDLE:.2f} ms / {$P99_LOADED:.2f} ms", f"{$P99_LOADED / $P99_IDLE:.2f}x < 2x", $P99_LOADED < 2 * $P99_IDLE and $P99_ERR == 0),
+    ("   RSS at start", f"{$RSS_START:.1f} MiB", "", None),
+    ("   RSS after 100 sign-ins", f"{$RSS_100:.1f} MiB", "< 64 MiB", $RSS_100 < 64),
+    ("   RSS under 1,000 connections", f"{$RSS_1000:.1f} MiB ({$K:,.0f} req/s, {$K_ERR} errors)", "< 100 MiB, 0 errors", $RSS_1000 < 100 and $K_ERR == 0),
+]
+import datetime, platform, os
+print(f"\nmynorfolk perf, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {platform.node()}, {cores} cores, "
+      f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {$SECONDS_EACH} s a load")
+for name, figure, target, ok in rows:
+    verdict = "" if ok is None else ("pass" if ok else "FAIL")
+    print(f"{name:<40} {figure:<44} {target:<22} {verdict}")
+EOF
+
+if [ "${PERF_SCALE:-1}" != 0 ]; then
+  kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+  trap - EXIT
+  "$ROOT/scripts/perf-scale.sh"
+fi
