@@ -15,7 +15,8 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::configuration::Profile;
 use crate::configuration::{ServerSettings, Settings};
-use crate::db::{self, DatabaseUrls, PoolOptions};
+use crate::db::probe::ReadinessProbe;
+use crate::db::{self, DatabaseUrls, PoolOptions, applications};
 use crate::email::worker::DeliveryOptions;
 use crate::email::{self, Mailer};
 use crate::http::ApiError;
@@ -23,7 +24,7 @@ use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
 use crate::startup_error::StartupError;
-use crate::state::{AppState, Throttles};
+use crate::state::{AppState, Catalogue, Throttles};
 use crate::telemetry::PrivacyRootSpan;
 use crate::use_cases::retention;
 
@@ -50,15 +51,17 @@ impl ApiServer {
         )?;
         refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
-        // By default one core is left free of hashing, so a burst of sign-ins cannot starve
-        // every other request of CPU.
+        // By default one hashing thread per core: they run at idle priority, so sign-ins use
+        // whatever CPU requests leave and never starve them.
         let hash_threads = match settings.auth.hash_max_concurrent {
-            0 => {
-                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
-            }
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let catalogue =
+            Catalogue::new(applications::active_services(&mut *pool.get().await?).await?);
         let state = web::Data::new(AppState {
+            readiness: ReadinessProbe::new(pool.clone()),
+            catalogue,
             hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
             jwt: JwtKeys::from_settings(&settings.auth),
             throttles: Throttles::from_settings(&settings.limits),

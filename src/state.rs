@@ -1,5 +1,6 @@
-//! What every request handler can reach: settings, the pool, the password hasher, the token keys
-//! and the throttles. Built once per application and shared by all workers.
+//! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
+//! the password hasher, the token keys and the throttles. Built once per application and shared
+//! by all workers.
 
 use std::time::Duration;
 
@@ -8,13 +9,37 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::{FailureBackoff, RateLimiter};
 use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
+use crate::db::applications::Service;
+use crate::db::probe::ReadinessProbe;
 
 pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
+    pub readiness: ReadinessProbe,
+    pub catalogue: Catalogue,
     pub hasher: PasswordHasher,
     pub jwt: JwtKeys,
     pub throttles: Throttles,
+}
+
+/// The services on offer, read once at start. The catalogue is reference data that only
+/// migrations change, and every instance migrates (or finds nothing to do) before it serves, so
+/// no request needs to read it from the database.
+pub struct Catalogue(Vec<Service>);
+
+impl Catalogue {
+    pub fn new(active: Vec<Service>) -> Catalogue {
+        Catalogue(active)
+    }
+
+    /// Every active service, by code.
+    pub fn all(&self) -> &[Service] {
+        &self.0
+    }
+
+    pub fn find(&self, code: &str) -> Option<&Service> {
+        self.0.iter().find(|service| service.code == code)
+    }
 }
 
 pub struct Throttles {

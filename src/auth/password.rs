@@ -1,21 +1,24 @@
-//! argon2id password hashing on a bounded blocking pool, so a burst of sign-ins never stalls the
-//! async workers, and at most `max_concurrent` hashes (each ~19 MiB of memory) run at once.
+//! argon2id password hashing on a few dedicated threads, so a burst of sign-ins never stalls the
+//! async workers. The threads run at idle priority: hashing may use every core the requests
+//! leave idle, and a request that needs the CPU takes it at once. Each thread's ~19 MiB of
+//! working memory is reused while a queue of hashes lasts, and handed back to the system
+//! (`malloc_trim`) once the queue is empty, so memory does not grow with sign-ins.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 pub use crate::configuration::HashCost;
-use tracing::Instrument;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashingThreads>,
     /// A hash of a random password, verified against when the account does not exist, so that an
     /// unknown email costs as much time as a wrong password.
     dummy_hash: Arc<String>,
@@ -31,13 +34,14 @@ pub enum Verified {
 }
 
 impl PasswordHasher {
-    pub fn new(cost: HashCost, max_concurrent: usize) -> anyhow::Result<PasswordHasher> {
+    /// A hasher with `threads` hashing threads (at least one).
+    pub fn new(cost: HashCost, threads: usize) -> anyhow::Result<PasswordHasher> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let dummy = hash_blocking(&params, &random_password())?;
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            pool: HashingThreads::start(threads.max(1))?,
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -79,17 +83,95 @@ impl PasswordHasher {
         .await?
     }
 
-    /// Runs CPU-heavy work on the blocking pool once a permit is free, in the caller's span.
+    /// Runs CPU-heavy work on a hashing thread, in the caller's span.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
-            .await
-            .context("password hashing task failed")
+        self.pool.submit(Box::new(move || {
+            // The caller may have gone (a dropped request): then nobody needs the answer.
+            let _ = answer.send(span.in_scope(work));
+        }))?;
+        answered.await.context("password hashing task failed")
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads and their queue. The threads end when the last hasher is dropped.
+struct HashingThreads {
+    queue: Mutex<mpsc::Sender<Job>>,
+    /// Jobs queued or running: when it falls to zero, the threads' memory goes back.
+    pending: Arc<AtomicUsize>,
+}
+
+impl HashingThreads {
+    fn start(threads: usize) -> anyhow::Result<Arc<HashingThreads>> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        let pending = Arc::new(AtomicUsize::new(0));
+        for n in 0..threads {
+            let jobs = jobs.clone();
+            let pending = pending.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job, never during one.
+                        let next = jobs.lock().map(|jobs| jobs.recv());
+                        let Ok(Ok(job)) = next else { return };
+                        job();
+                        if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                            release_free_memory();
+                        }
+                    }
+                })
+                .context("starting a password hashing thread")?;
+        }
+        Ok(Arc::new(HashingThreads {
+            queue: Mutex::new(queue),
+            pending,
+        }))
+    }
+
+    fn submit(&self, job: Job) -> anyhow::Result<()> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let sent = self
+            .queue
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the hashing queue is poisoned"))?
+            .send(job);
+        sent.map_err(|_| {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            anyhow::anyhow!("the hashing threads have stopped")
+        })
+    }
+}
+
+/// Idle scheduling priority for the calling thread (Linux; elsewhere nothing): the kernel runs it
+/// only on CPU time no normal thread wants, so hashing cannot slow other requests down.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; the call only reads `param`.
+        let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
+        if failed {
+            tracing::debug!("could not lower the hashing thread's priority");
+        }
+    }
+}
+
+/// Returns memory freed by the hashing threads to the system (glibc keeps a freed 19 MiB block
+/// in its arena for the next hash, which is what a queue of sign-ins wants, but not an idle one).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -187,16 +187,29 @@ pub async fn set_email(
 // a row lock can starve a waiting exclusive one, and an erasure must not wait for ever. Once an
 // erasure commits, a writer that waited sees `erased_at` and writes nothing.
 
+// Typed so that diesel prepares each lock statement once per connection. The functions return
+// `void`, which is selected as `IS NULL` and never read.
+diesel::define_sql_function!(fn hashtextextended(key: diesel::sql_types::Text, seed: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt);
+diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+diesel::define_sql_function!(fn pg_advisory_xact_lock_shared(key: diesel::sql_types::BigInt) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
 /// Takes the account lock (see above) and says whether the account is live.
 async fn lock(conn: &mut AsyncPgConnection, id: AccountId, exclusive: bool) -> QueryResult<bool> {
-    let take = match exclusive {
-        true => "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
-        false => "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, 0))",
+    // The same key as `hashtextextended(id::text, 0)` in SQL: a uuid's text is its hyphenated
+    // lower-case form, as Rust writes it.
+    let key = hashtextextended(id.0.to_string(), 0_i64);
+    match exclusive {
+        true => {
+            diesel::select(pg_advisory_xact_lock(key).is_null())
+                .execute(conn)
+                .await?
+        }
+        false => {
+            diesel::select(pg_advisory_xact_lock_shared(key).is_null())
+                .execute(conn)
+                .await?
+        }
     };
-    diesel::sql_query(take)
-        .bind::<diesel::sql_types::Uuid, _>(id)
-        .execute(conn)
-        .await?;
     // A statement of its own, so that it sees whatever committed while the lock was awaited.
     let live: Option<AccountId> = accounts::table
         .find(id)

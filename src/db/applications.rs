@@ -54,7 +54,7 @@ pub struct Application {
     pub service_code: String,
     #[diesel(deserialize_as = String)]
     pub status: Status,
-    pub details: serde_json::Value,
+    pub details: super::JsonText,
     pub fee_pence: i32,
     pub assigned_to: Option<AccountId>,
     pub submitted_at: DateTime<Utc>,
@@ -88,13 +88,14 @@ pub struct NewApplication<'a> {
     pub expected_decision_by: NaiveDate,
 }
 
+diesel::define_sql_function!(fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt);
+
 /// The next number for a human reference. Rolled-back submissions leave gaps, which is fine.
 pub async fn next_reference_number(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "nextval('application_number_seq')",
-    ))
-    .get_result(conn)
-    .await
+    // A bound name rather than literal SQL, so the statement is prepared once per connection.
+    diesel::select(nextval("application_number_seq"))
+        .get_result(conn)
+        .await
 }
 
 pub async fn insert(

@@ -9,6 +9,7 @@ pub mod embedded_postgres;
 pub mod ids;
 pub mod outbox;
 pub mod privacy;
+pub mod probe;
 pub mod retention;
 pub mod seed;
 pub mod sessions;
@@ -21,7 +22,9 @@ use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -57,6 +60,30 @@ impl<T: TryFrom<String, Error = crate::domain::UnknownValue>> TryFrom<NullableTe
     type Error = crate::domain::UnknownValue;
     fn try_from(text: NullableText) -> Result<Self, Self::Error> {
         text.0.map(T::try_from).transpose()
+    }
+}
+
+/// A `jsonb` column read as its JSON text, unparsed: a list of applications hands each one's
+/// details to the response as stored, instead of building a tree and serialising it again.
+#[derive(Debug, Clone, diesel::deserialize::FromSqlRow)]
+pub struct JsonText(pub Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    /// The document as a tree, for the rare reader that looks inside.
+    pub fn parse(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::pg::Pg> for JsonText {
+    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        // PostgreSQL's binary jsonb is a version byte (1) and the document's text.
+        match value.as_bytes().split_first() {
+            Some((1, text)) => Ok(JsonText(serde_json::value::RawValue::from_string(
+                std::str::from_utf8(text)?.to_owned(),
+            )?)),
+            _ => Err("unsupported jsonb format version".into()),
+        }
     }
 }
 
@@ -104,6 +131,9 @@ impl PoolOptions {
 pub fn build_pool(database_url: &str, options: &PoolOptions) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = options.statement_timeout.as_millis();
     let mut config = ManagerConfig::default();
+    // No test query on every checkout (a round trip per request): a connection the server closed
+    // is seen as broken on its first failed use, dropped, and the error answers 503.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         Box::pin(async move {

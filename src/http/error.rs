@@ -246,6 +246,11 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         match error {
             diesel::result::Error::NotFound => ApiError::NotFound,
+            // The database went away under a pooled connection (a restart, a failover).
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _,
+            ) => ApiError::Unavailable(error.into()),
             other => ApiError::Internal(other.into()),
         }
     }

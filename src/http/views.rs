@@ -58,7 +58,8 @@ pub struct ApplicationView {
     #[schema(schema_with = schemas::service_code)]
     pub service: String,
     pub status: Status,
-    pub details: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub details: Box<serde_json::value::RawValue>,
     pub fee_pence: i32,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -77,7 +78,7 @@ impl From<Application> for ApplicationView {
             reference: a.reference,
             service: a.service_code,
             status: a.status,
-            details: a.details,
+            details: a.details.0,
             fee_pence: a.fee_pence,
             submitted_at: a.submitted_at,
             updated_at: a.updated_at,

@@ -187,7 +187,7 @@ pub async fn transition(
                     .as_ref()
                     .and_then(|s| s.licence_validity_months)
                     .and_then(|m| u32::try_from(m).ok());
-                licence_expires_on(today, months).or_else(|| period_end(&current.details))
+                licence_expires_on(today, months).or_else(|| current.details.parse().ok().and_then(|d| period_end(&d)))
             }),
             closed: to == Status::Closed,
         };

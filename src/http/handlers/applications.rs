@@ -111,20 +111,20 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-fn service_view(service: Service, state: &AppState) -> Option<ServiceView> {
+fn service_view(service: &Service, state: &AppState) -> Option<ServiceView> {
     let kind = ServiceKind::from_code(&service.code)?;
     let today = uk_today(Utc::now());
     Some(ServiceView {
         details_schema: kind.details_schema(),
         details_example: kind.details_example(&state.settings.services, today),
-        code: service.code,
-        name: service.name,
-        description: service.description,
-        audience: service.audience,
+        code: service.code.clone(),
+        name: service.name.clone(),
+        description: service.description.clone(),
+        audience: service.audience.clone(),
         fee_pence: service.fee_pence,
         target_decision_days: service.target_decision_days,
         licence_validity_months: service.licence_validity_months,
-        legal_basis: service.legal_basis,
+        legal_basis: service.legal_basis.clone(),
     })
 }
 
@@ -132,10 +132,10 @@ fn service_view(service: Service, state: &AppState) -> Option<ServiceView> {
 #[utoipa::path(tag = "services", responses((status = 200, body = ServiceList)))]
 #[get("/api/v1/services")]
 pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let items = store::active_services(&mut conn)
-        .await?
-        .into_iter()
+    let items = state
+        .catalogue
+        .all()
+        .iter()
         .filter_map(|s| service_view(s, &state))
         .collect();
     Ok(HttpResponse::Ok().json(ServiceList { items }))
@@ -148,10 +148,7 @@ pub async fn get_service(
     state: web::Data<AppState>,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let service = store::active_service(&mut conn, &code)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let service = state.catalogue.find(&code).ok_or(ApiError::NotFound)?;
     let view = service_view(service, &state).ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -177,9 +174,9 @@ pub async fn submit_application(
     Json(body): Json<NewApplicationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let mut conn = state.pool.get().await?;
-    let service = store::active_service(&mut conn, &body.service)
-        .await?
+    let service = state
+        .catalogue
+        .find(&body.service)
         .filter(|s| ServiceKind::from_code(&s.code).is_some())
         .ok_or_else(|| {
             ApiError::invalid("service", "is not a service we offer; see /api/v1/services")
@@ -187,11 +184,12 @@ pub async fn submit_application(
     let kind = ServiceKind::from_code(&service.code).ok_or(ApiError::NotFound)?;
     let details =
         kind.parse_details(body.details, &state.settings.services, uk_today(Utc::now()))?;
+    let mut conn = state.pool.get().await?;
     let answer = applications::submit(
         &mut conn,
         &caller.actor(),
         caller.account_id,
-        &service,
+        service,
         &details,
         key.as_deref(),
         |application| serde_json::to_value(ApplicationView::from(application)),

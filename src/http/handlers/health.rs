@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db;
 use crate::http::ApiError;
 use crate::http::error::Problem;
 use crate::state::AppState;
@@ -33,6 +32,10 @@ pub async fn health() -> HttpResponse {
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::ping(&state.pool).await.map_err(ApiError::Unavailable)?;
+    state
+        .readiness
+        .check()
+        .await
+        .map_err(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok().json(HealthStatus { status: "ready" }))
 }

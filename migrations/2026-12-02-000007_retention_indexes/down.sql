@@ -1,0 +1,1 @@
+DROP INDEX applications_finished_personal_idx;
