@@ -16,7 +16,7 @@ use crate::db::applications::{self as store, Application, Event, Filters};
 use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::{Mover, Status};
 use crate::http::ApiError;
-use crate::http::auth::Staff;
+use crate::http::auth::{Db, Staff};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
@@ -154,8 +154,8 @@ pub struct AssignRequest {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(QueueQuery), responses((status = 200, body = Page<QueueItem>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications")]
 pub async fn application_queue(
-    state: web::Data<AppState>,
     _staff: Staff,
+    mut conn: Db,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
@@ -180,7 +180,6 @@ pub async fn application_queue(
             .and_then(day_start),
         reference_prefix: reference_prefix(query.q.as_deref())?,
     };
-    let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
@@ -194,8 +193,8 @@ pub async fn application_queue(
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path), DetailQuery), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications/{id}")]
 pub async fn application_detail(
-    state: web::Data<AppState>,
     Staff(caller): Staff,
+    mut conn: Db,
     id: web::Path<Uuid>,
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -205,7 +204,6 @@ pub async fn application_detail(
         .parse_optional(query.reason.as_deref())
         .map_err(|e| ApiError::invalid("reason", e.to_string()))?
         .unwrap_or_else(|| "application case work".to_owned());
-    let mut conn = state.pool.get().await?;
     let case = staff_reads::application(&mut conn, &actor, ApplicationId(id), &reason).await?;
     let view = StaffApplicationView {
         assigned_to: case.application.assigned_to.map(Uuid::from),

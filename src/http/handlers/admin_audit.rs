@@ -16,11 +16,10 @@ use crate::db::audit::{self, Stored};
 use crate::db::ids::AccountId;
 use crate::domain::account::EmailAddress;
 use crate::http::ApiError;
-use crate::http::auth::Staff;
+use crate::http::auth::{Db, Staff};
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::views::Me;
-use crate::state::AppState;
 use crate::use_cases::staff_reads;
 
 #[derive(Deserialize)]
@@ -115,8 +114,8 @@ impl From<Stored> for AuditEventView {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AccountLookup), responses((status = 200, body = Me), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/accounts")]
 pub async fn look_up_account(
-    state: web::Data<AppState>,
     Staff(caller): Staff,
+    mut conn: Db,
     query: web::Query<AccountLookup>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = ACCESS_REASON
@@ -125,7 +124,6 @@ pub async fn look_up_account(
         .unwrap_or_default();
     let email =
         EmailAddress::parse(&query.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    let mut conn = state.pool.get().await?;
     let account =
         staff_reads::account_by_email(&mut conn, &caller.actor(), &email, &reason).await?;
     Ok(HttpResponse::Ok().json(Me::from_account(account)))
@@ -135,8 +133,8 @@ pub async fn look_up_account(
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Page<AuditEventView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/audit-events")]
 pub async fn list_audit_events(
-    state: web::Data<AppState>,
     Staff(caller): Staff,
+    mut conn: Db,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, before_id) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
@@ -161,7 +159,6 @@ pub async fn list_audit_events(
         from: query.from,
         before: query.to,
     };
-    let mut conn = state.pool.get().await?;
     let rows =
         staff_reads::audit_log(&mut conn, &caller.actor(), &filters, before_id, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page_with(

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
-use crate::http::auth::Authenticated;
+use crate::http::auth::{Authenticated, Db};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
@@ -240,8 +241,8 @@ pub(crate) fn service_filter(service: Option<&str>) -> Result<Option<String>, Ap
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
 #[get("/api/v1/applications")]
 pub async fn list_applications(
-    state: web::Data<AppState>,
     caller: Authenticated,
+    mut conn: Db,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
@@ -251,7 +252,6 @@ pub async fn list_applications(
         service: service_filter(query.service.as_deref())?,
         ..Filters::default()
     };
-    let mut conn = state.pool.get().await?;
     let rows = store::page(&mut conn, &filters, after, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
@@ -262,9 +262,12 @@ pub async fn list_applications(
 }
 
 /// Loads one of the caller's applications; anyone else's is 404.
-async fn own(state: &AppState, caller: &Authenticated, id: Uuid) -> Result<Application, ApiError> {
-    let mut conn = state.pool.get().await?;
-    store::find(&mut conn, ApplicationId(id), false)
+async fn own(
+    conn: &mut AsyncPgConnection,
+    caller: &Authenticated,
+    id: Uuid,
+) -> Result<Application, ApiError> {
+    store::find(conn, ApplicationId(id), false)
         .await?
         .filter(|a| a.account_id == Some(caller.account_id))
         .ok_or(ApiError::NotFound)
@@ -274,11 +277,11 @@ async fn own(state: &AppState, caller: &Authenticated, id: Uuid) -> Result<Appli
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}")]
 pub async fn get_application(
-    state: web::Data<AppState>,
     caller: Authenticated,
+    mut conn: Db,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let application = own(&state, &caller, *id).await?;
+    let application = own(&mut conn, &caller, *id).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
 
@@ -287,14 +290,13 @@ pub async fn get_application(
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path), IdPageQuery), responses((status = 200, body = Page<EventView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}/events")]
 pub async fn application_events(
-    state: web::Data<AppState>,
     caller: Authenticated,
+    mut conn: Db,
     id: web::Path<Uuid>,
     query: web::Query<IdPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
-    let application = own(&state, &caller, *id).await?;
-    let mut conn = state.pool.get().await?;
+    let application = own(&mut conn, &caller, *id).await?;
     let rows = store::events_page(&mut conn, application.id, after, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page_with(
         rows,
@@ -337,7 +339,8 @@ pub async fn update_application(
     id: web::Path<Uuid>,
     Json(body): Json<UpdateDetails>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = own(&state, &caller, *id).await?;
+    let mut conn = state.pool.get().await?;
+    let current = own(&mut conn, &caller, *id).await?;
     if current.status != Status::MoreInformationRequired {
         return Err(ApiError::Conflict(format!(
             "details can only be changed while the council is waiting for more information (the application is {})",
@@ -359,7 +362,6 @@ pub async fn update_application(
         details: Some(&details),
         owner: Some(caller.account_id),
     };
-    let mut conn = state.pool.get().await?;
     let application = applications::transition(&mut conn, ApplicationId(*id), request).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
