@@ -26,7 +26,9 @@ done
 ulimit -n 20000
 
 cargo build --release --quiet --bin mynorfolk
-HASH_MS=$(cargo bench --quiet --bench hash_time 2>/dev/null | awk '/ms_per_hash/ {print $2}')
+cargo bench --quiet --bench hash_time > "${PERF_DIR:-/tmp/mynorfolk-perf}.hash" 2>/dev/null
+HASH_MS=$(awk '$1 == "ms_per_hash" {print $2}' "${PERF_DIR:-/tmp/mynorfolk-perf}.hash")
+HASH_MS_ALL=$(awk '$1 == "ms_per_hash_all_cores" {print $2}' "${PERF_DIR:-/tmp/mynorfolk-perf}.hash")
 
 rm -rf "$WORK" && mkdir -p "$WORK" && chmod 755 "$WORK"
 export APP_ENV=development APP_LOG__FILTER=warn PORT
@@ -155,9 +157,11 @@ read -r _ K _ K_ERR < "$WORK/k.txt"
 
 python3 - <<EOF
 H, P, R, W, I, Y, G = $H, $P, $R, $W, $I, $Y, $G
-hash_ms, cores = $HASH_MS, $CORES
+hash_ms, hash_ms_all, cores = $HASH_MS, $HASH_MS_ALL, $CORES
 L = 1 / (1 / H + 1 / P)
-g_limit = cores * 1000 / hash_ms
+# The ceiling: every core hashing, each hash as long as it takes while the others hash too
+# (argon2 is memory-bound: parallel hashes share the memory bus). One core alone is faster.
+g_limit = cores * 1000 / hash_ms_all
 rows = [
     ("H  /health, wrk -c32", f"{H:,.0f} req/s", "", None),
     ("P  pgbench -S -M prepared -c8", f"{P:,.0f} TPS", "", None),
@@ -166,7 +170,8 @@ rows = [
     ("I  pgbench of the submit's writes", f"{I:,.0f} TPS", "", None),
     ("W  POST /api/v1/applications", f"{W:,.0f} req/s ({$W_ERR} errors)", f"{W / I:.0%} of I >= 50%", W / I >= 0.50 and $W_ERR == 0),
     ("Y  /health/ready", f"{Y:,.0f} req/s ({$Y_ERR} errors)", f"{Y / P:.0%} of P >= 70%", Y / P >= 0.70 and $Y_ERR == 0),
-    ("G  sign-ins", f"{G:,.1f}/s ({$G_ERR} errors; {hash_ms:.1f} ms a hash, {cores} cores)", f"{G / g_limit:.0%} of {g_limit:.0f}/s >= 90%", G / g_limit >= 0.90 and $G_ERR == 0),
+    ("G  sign-ins", f"{G:,.1f}/s ({$G_ERR} err; hash {hash_ms:.1f} ms alone, {hash_ms_all:.1f} ms all cores)", f"{G / g_limit:.0%} of {g_limit:.0f}/s >= 90%", G / g_limit >= 0.90 and $G_ERR == 0),
+    ("   G against a hash timed alone", f"{cores * 1000 / hash_ms:.0f}/s ceiling", f"{G / (cores * 1000 / hash_ms):.0%}", None),
     ("   read p99 idle / beside sign-ins", f"{$P99_IDLE:.2f} ms / {$P99_LOADED:.2f} ms", f"{$P99_LOADED / $P99_IDLE:.2f}x < 2x", $P99_LOADED < 2 * $P99_IDLE and $P99_ERR == 0),
     ("   RSS at start", f"{$RSS_START:.1f} MiB", "", None),
     ("   RSS after 100 sign-ins", f"{$RSS_100:.1f} MiB", "< 64 MiB", $RSS_100 < 64),

@@ -2,6 +2,7 @@
 //! `ApiServer::build` binds the listener first, so tests can ask for port 0 and read the port.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -45,10 +46,11 @@ impl ApiServer {
         if settings.database.migrate_on_start {
             db::run_migrations(&database.migration).await?;
         }
-        let pool = db::build_pool(
-            &database.runtime,
-            &PoolOptions::from_settings(&settings.database),
-        )?;
+        // For start-up checks and the background work (email, resets, retention: one
+        // connection each at a time); the HTTP workers have pools of their own.
+        let mut background = PoolOptions::from_settings(&settings.database);
+        background.max_size = background.max_size.min(BACKGROUND_CONNECTIONS);
+        let pool = db::build_pool(&database.runtime, &background)?;
         refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
         // By default one hashing thread per core: they run at idle priority, so sign-ins use
@@ -61,14 +63,14 @@ impl ApiServer {
             Catalogue::new(applications::active_services(&mut *pool.get().await?).await?);
         let state = web::Data::new(AppState {
             readiness: ReadinessProbe::new(pool.clone()),
-            catalogue,
+            catalogue: Arc::new(catalogue),
             hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
             jwt: JwtKeys::from_settings(&settings.auth),
-            throttles: Throttles::from_settings(&settings.limits),
+            throttles: Arc::new(Throttles::from_settings(&settings.limits)),
             pool,
             settings,
         });
-        let server = http_server(listener, state.clone())?;
+        let server = http_server(listener, state.clone(), &database.runtime)?;
         Ok(ApiServer {
             port,
             server,
@@ -173,12 +175,25 @@ fn bind(server: &ServerSettings) -> anyhow::Result<TcpListener> {
     })
 }
 
-fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+const BACKGROUND_CONNECTIONS: usize = 4;
+
+/// The HTTP server. `state` is the template each worker copies, with a pool of its own that
+/// holds its share of `database.pool_max_size` connections.
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    database_url: &str,
+) -> anyhow::Result<Server> {
     let settings = &state.settings;
     let workers = match settings.server.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let mut worker_pool = PoolOptions::from_settings(&settings.database);
+    worker_pool.max_size = (worker_pool.max_size / workers).max(1);
+    // Checked here, so that building the same pool in each worker cannot fail.
+    db::build_pool(database_url, &worker_pool)?;
+    let database_url = database_url.to_owned();
     let shutdown_timeout = settings.server.shutdown_timeout_secs;
     let body_limit = settings.server.json_limit_bytes;
     let origins = settings.server.cors_allowed_origins.clone();
@@ -188,8 +203,10 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
     let openapi_json = web::Data::new(OpenApiJson(serde_json::to_string(&served)?));
 
     let server = HttpServer::new(move || {
+        let pool = db::build_pool(&database_url, &worker_pool)
+            .expect("the same pool was built before the workers started");
         let (app, _) = routes::documented(App::new()).split_for_parts();
-        app.app_data(state.clone())
+        app.app_data(web::Data::new(state.for_worker(pool)))
             .app_data(openapi_json.clone())
             .app_data(allowed_methods.clone())
             .app_data(BodyLimit(body_limit))

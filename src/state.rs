@@ -1,7 +1,8 @@
 //! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
-//! the password hasher, the token keys and the throttles. Built once per application and shared
-//! by all workers.
+//! the password hasher, the token keys and the throttles. Built once per application; each HTTP
+//! worker gets a copy with a pool of its own (`for_worker`), and shares everything else.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
@@ -16,10 +17,27 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
     pub readiness: ReadinessProbe,
-    pub catalogue: Catalogue,
+    pub catalogue: Arc<Catalogue>,
     pub hasher: PasswordHasher,
     pub jwt: JwtKeys,
-    pub throttles: Throttles,
+    pub throttles: Arc<Throttles>,
+}
+
+impl AppState {
+    /// This state for one HTTP worker, over `pool`. A worker's connections are made on its own
+    /// thread and so drive their I/O there: a query never waits for another worker's thread to
+    /// wake up. The throttles, hasher and catalogue stay shared.
+    pub fn for_worker(&self, pool: DbPool) -> AppState {
+        AppState {
+            settings: self.settings.clone(),
+            readiness: ReadinessProbe::new(pool.clone()),
+            pool,
+            catalogue: self.catalogue.clone(),
+            hasher: self.hasher.clone(),
+            jwt: self.jwt.clone(),
+            throttles: self.throttles.clone(),
+        }
+    }
 }
 
 /// The services on offer, read once at start. The catalogue is reference data that only

@@ -45,7 +45,13 @@ pub async fn record(
     actor: &Actor,
     event: Event<'_>,
 ) -> QueryResult<()> {
-    record_all(conn, actor, &[event]).await
+    // One row as a single-row insert (not a batch of one): diesel prepares it once per
+    // connection, and nearly every write records one event.
+    diesel::insert_into(audit_events::table)
+        .values(row(actor, &event))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records several events by one actor in one statement (staff reading a page of a queue).
@@ -54,21 +60,7 @@ pub async fn record_all(
     actor: &Actor,
     events: &[Event<'_>],
 ) -> QueryResult<()> {
-    let rows: Vec<_> = events
-        .iter()
-        .map(|event| {
-            (
-                audit_events::actor_id.eq(actor.id),
-                audit_events::actor_role.eq(actor.role),
-                audit_events::action.eq(event.action),
-                audit_events::target_type.eq(event.target_type),
-                audit_events::target_id.eq(event.target_id),
-                audit_events::subject_id.eq(event.subject_id),
-                audit_events::reason.eq(event.reason),
-                audit_events::request_id.eq(actor.request_id.as_deref()),
-            )
-        })
-        .collect();
+    let rows: Vec<_> = events.iter().map(|event| row(actor, event)).collect();
     if !rows.is_empty() {
         diesel::insert_into(audit_events::table)
             .values(rows)
@@ -76,6 +68,32 @@ pub async fn record_all(
             .await?;
     }
     Ok(())
+}
+
+/// The columns of one audit row.
+fn row<'a>(
+    actor: &'a Actor,
+    event: &Event<'a>,
+) -> (
+    diesel::dsl::Eq<audit_events::actor_id, Option<AccountId>>,
+    diesel::dsl::Eq<audit_events::actor_role, &'a str>,
+    diesel::dsl::Eq<audit_events::action, &'a str>,
+    diesel::dsl::Eq<audit_events::target_type, &'a str>,
+    diesel::dsl::Eq<audit_events::target_id, Option<Uuid>>,
+    diesel::dsl::Eq<audit_events::subject_id, Option<AccountId>>,
+    diesel::dsl::Eq<audit_events::reason, Option<&'a str>>,
+    diesel::dsl::Eq<audit_events::request_id, Option<&'a str>>,
+) {
+    (
+        audit_events::actor_id.eq(actor.id),
+        audit_events::actor_role.eq(actor.role),
+        audit_events::action.eq(event.action),
+        audit_events::target_type.eq(event.target_type),
+        audit_events::target_id.eq(event.target_id),
+        audit_events::subject_id.eq(event.subject_id),
+        audit_events::reason.eq(event.reason),
+        audit_events::request_id.eq(actor.request_id.as_deref()),
+    )
 }
 
 /// Shorthand for an event about an account (target and subject are the same person).
