@@ -70,11 +70,8 @@ pub async fn record_all(
     Ok(())
 }
 
-/// The columns of one audit row.
-fn row<'a>(
-    actor: &'a Actor,
-    event: &Event<'a>,
-) -> (
+/// The columns of one audit row, as diesel inserts them.
+type Row<'a> = (
     diesel::dsl::Eq<audit_events::actor_id, Option<AccountId>>,
     diesel::dsl::Eq<audit_events::actor_role, &'a str>,
     diesel::dsl::Eq<audit_events::action, &'a str>,
@@ -83,7 +80,9 @@ fn row<'a>(
     diesel::dsl::Eq<audit_events::subject_id, Option<AccountId>>,
     diesel::dsl::Eq<audit_events::reason, Option<&'a str>>,
     diesel::dsl::Eq<audit_events::request_id, Option<&'a str>>,
-) {
+);
+
+fn row<'a>(actor: &'a Actor, event: &Event<'a>) -> Row<'a> {
     (
         audit_events::actor_id.eq(actor.id),
         audit_events::actor_role.eq(actor.role),
