@@ -32,14 +32,8 @@ if [ ! -f "$WORK/officer" ]; then
   touch "$WORK/officer"
 fi
 
-"$BIN" serve > "$WORK/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-until grep -q "listening on" "$WORK/serve.log"; do
-  kill -0 $SERVER 2>/dev/null || { cat "$WORK/serve.log"; exit 1; }
-  sleep 0.2
-done
-PGPORT=$(grep -o 'port [0-9]*' "$WORK/serve.log" | head -1 | cut -d' ' -f2)
+. scripts/perf-lib.sh
+serve_private "$WORK"
 PSQL=(psql -qtAX -h 127.0.0.1 -p "$PGPORT" -U postgres mynorfolk)
 token() { # email password
   curl -sf "$BASE/api/v1/sessions" -H 'content-type: application/json' \

@@ -37,14 +37,8 @@ export APP_DATABASE__EMBEDDED_DATA_DIR="$WORK/postgres" APP_EMAIL__OUTBOX_DIR="$
 export APP_LIMITS__SIGN_IN_PER_MINUTE=100000000 APP_LIMITS__SIGN_UP_PER_MINUTE=100000000
 export APP_LIMITS__PASSWORD_RESET_PER_MINUTE=100000000
 
-target/release/mynorfolk serve > "$WORK/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-until grep -q "listening on" "$WORK/serve.log"; do
-  kill -0 $SERVER 2>/dev/null || { cat "$WORK/serve.log"; exit 1; }
-  sleep 0.1
-done
-PGPORT=$(grep -o 'port [0-9]*' "$WORK/serve.log" | head -1 | cut -d' ' -f2)
+. scripts/perf-lib.sh
+serve_private "$WORK"
 PSQL=(psql -qtAX -h 127.0.0.1 -p "$PGPORT" -U postgres)
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$SERVER/status; }
 
