@@ -260,7 +260,7 @@ pub struct Filters {
 /// One page, newest first, using keyset pagination: `(submitted_at, id) < after`, which every
 /// filter's index serves without an offset scan. Fetches `limit + 1` rows to know if there is more.
 pub async fn page(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     filters: &Filters,
     after: Option<super::Position>,
     limit: i64,
@@ -308,7 +308,7 @@ pub async fn page(
     query
         .order((applications::submitted_at.desc(), applications::id.desc()))
         .limit(limit + 1)
-        .load(conn)
+        .load(&mut { conn })
         .await
 }
 

@@ -68,11 +68,14 @@ async fn insert_refresh_token(
 /// The account's current role when `session` is a live session of `account`, else `None`: one
 /// primary-key lookup that also answers who the caller is now (a token's own claims could be
 /// minted, or outlive a change of role).
+///
+/// Takes a shared reference so it can be pipelined with another query on the same connection.
 pub async fn live_role(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     session: SessionId,
     account: AccountId,
 ) -> QueryResult<Option<Role>> {
+    let mut conn = conn;
     let role: Option<String> = sessions::table
         .inner_join(accounts::table)
         .filter(sessions::id.eq(session))
@@ -80,7 +83,7 @@ pub async fn live_role(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
         .select(accounts::role)
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?;
     role.map(typed_role).transpose()

@@ -75,6 +75,12 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
 async fn sign_out_revokes_the_access_token_at_once() {
     let app = spawn_app().await;
     let tokens = app.verified_resident("sian@example.org").await;
+    app.submit_example(&tokens.access_token, "skip-permit")
+        .await;
+    let listed = app
+        .get_json("/api/v1/applications", &tokens.access_token)
+        .await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
     let out = app
         .delete_authed("/api/v1/sessions/current", &tokens.access_token)
         .await;
@@ -85,6 +91,15 @@ async fn sign_out_revokes_the_access_token_at_once() {
         "unauthorized",
     )
     .await;
+    // The list checks the session in the same round trip as its read: still refused, no rows.
+    let body = assert_problem(
+        app.get_authed("/api/v1/applications", &tokens.access_token)
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert!(body.get("items").is_none(), "{body}");
     let refresh = app
         .post_json(
             "/api/v1/sessions/refresh",

@@ -15,7 +15,7 @@ use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
-use crate::http::auth::{Authenticated, Db};
+use crate::http::auth::{Authenticated, CheckedRead, Db};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
@@ -241,18 +241,21 @@ pub(crate) fn service_filter(service: Option<&str>) -> Result<Option<String>, Ap
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
 #[get("/api/v1/applications")]
 pub async fn list_applications(
-    caller: Authenticated,
-    mut conn: Db,
+    reader: CheckedRead,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
-    let filters = Filters {
-        account_id: Some(caller.account_id),
-        status: query.status.map(|s| s.as_str().to_owned()),
-        service: service_filter(query.service.as_deref())?,
+    let status = query.status.map(|s| s.as_str().to_owned());
+    let service = service_filter(query.service.as_deref())?;
+    let filters = |account| Filters {
+        account_id: Some(account),
+        status,
+        service,
         ..Filters::default()
     };
-    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    let (_caller, rows) = reader
+        .read(async |conn, account| store::page(conn, &filters(account), after, limit).await)
+        .await?;
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
         limit,
