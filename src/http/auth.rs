@@ -99,9 +99,9 @@ impl FromRequest for Authenticated {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
             let token = bearer?;
             let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
-            let mut conn = state.pool.get().await?;
+            let conn = state.pool.get().await?;
             // The role is the account's as stored now, never the token's claim.
-            let role = sessions::live_role(&mut conn, SessionId(claims.sid), AccountId(claims.sub))
+            let role = sessions::live_role(&conn, SessionId(claims.sid), AccountId(claims.sub))
                 .await?
                 .ok_or(INVALID_TOKEN)?;
             if let Some(keep) = keep {

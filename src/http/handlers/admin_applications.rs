@@ -155,7 +155,7 @@ pub struct AssignRequest {
 #[get("/api/v1/admin/applications")]
 pub async fn application_queue(
     _staff: Staff,
-    mut conn: Db,
+    conn: Db,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
@@ -180,7 +180,7 @@ pub async fn application_queue(
             .and_then(day_start),
         reference_prefix: reference_prefix(query.q.as_deref())?,
     };
-    let rows = store::page(&mut conn, &filters, after, limit).await?;
+    let rows = store::page(&conn, &filters, after, limit).await?;
     Ok(HttpResponse::Ok().json(pagination::page(
         rows,
         limit,
