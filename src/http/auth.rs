@@ -91,10 +91,6 @@ impl FromRequest for Authenticated {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let bearer = bearer_token(req);
         let request_id = request_id(req);
-        // A request without a body hands the checked connection on to its handler (`Db`): one
-        // checkout per request. One with a body does not, so that a slow upload never holds a
-        // database connection.
-        let keep = (req.method() == actix_web::http::Method::GET).then(|| KeepFor(req.clone()));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
             let token = bearer?;
@@ -104,9 +100,6 @@ impl FromRequest for Authenticated {
             let role = sessions::live_role(&conn, SessionId(claims.sid), AccountId(claims.sub))
                 .await?
                 .ok_or(INVALID_TOKEN)?;
-            if let Some(keep) = keep {
-                keep.insert(CheckedConnection(conn));
-            }
             Ok(Authenticated {
                 account_id: AccountId(claims.sub),
                 session_id: SessionId(claims.sid),
@@ -190,54 +183,9 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         ))
 }
 
-/// The database connection of this request: the one the authentication check used, when it kept
-/// it, else one from the pool. Handlers take it as a parameter after their caller.
-pub struct Db(PooledConnection);
-
 type PooledConnection = deadpool::managed::Object<
     diesel_async::pooled_connection::AsyncDieselConnectionManager<diesel_async::AsyncPgConnection>,
 >;
-
-struct CheckedConnection(PooledConnection);
-
-/// Where a kept connection goes: the request's extensions.
-struct KeepFor(HttpRequest);
-
-impl KeepFor {
-    fn insert(self, conn: CheckedConnection) {
-        self.0.extensions_mut().insert(conn);
-    }
-}
-
-impl FromRequest for Db {
-    type Error = ApiError;
-    type Future = Extracting<Self>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let kept = req.extensions_mut().remove::<CheckedConnection>();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            if let Some(CheckedConnection(conn)) = kept {
-                return Ok(Db(conn));
-            }
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            Ok(Db(state.pool.get().await?))
-        })
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = diesel_async::AsyncPgConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Db {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
 
 fn require(
     role_ok: fn(Role) -> bool,

@@ -16,7 +16,7 @@ use crate::db::applications::{self as store, Application, Event, Filters};
 use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::{Mover, Status};
 use crate::http::ApiError;
-use crate::http::auth::{Db, Staff};
+use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
@@ -154,10 +154,11 @@ pub struct AssignRequest {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(QueueQuery), responses((status = 200, body = Page<QueueItem>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications")]
 pub async fn application_queue(
+    state: web::Data<AppState>,
     _staff: Staff,
-    conn: Db,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let conn = state.pool.get().await?;
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     for (field, date) in [
         ("submitted_from", query.submitted_from),
@@ -193,11 +194,12 @@ pub async fn application_queue(
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path), DetailQuery), responses((status = 200, body = StaffApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/applications/{id}")]
 pub async fn application_detail(
+    state: web::Data<AppState>,
     Staff(caller): Staff,
-    mut conn: Db,
     id: web::Path<Uuid>,
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let id = *id;
     let actor = caller.actor();
     let reason = ACCESS_REASON

@@ -16,10 +16,11 @@ use crate::db::audit::{self, Stored};
 use crate::db::ids::AccountId;
 use crate::domain::account::EmailAddress;
 use crate::http::ApiError;
-use crate::http::auth::{Db, Staff};
+use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::views::Me;
+use crate::state::AppState;
 use crate::use_cases::staff_reads;
 
 #[derive(Deserialize)]
@@ -114,10 +115,11 @@ impl From<Stored> for AuditEventView {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AccountLookup), responses((status = 200, body = Me), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/accounts")]
 pub async fn look_up_account(
+    state: web::Data<AppState>,
     Staff(caller): Staff,
-    mut conn: Db,
     query: web::Query<AccountLookup>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let reason = ACCESS_REASON
         .parse(&query.reason)
         .map_err(|e| ApiError::invalid("reason", format!("{e}: say why you need this account")))?
@@ -133,10 +135,11 @@ pub async fn look_up_account(
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = Page<AuditEventView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/audit-events")]
 pub async fn list_audit_events(
+    state: web::Data<AppState>,
     Staff(caller): Staff,
-    mut conn: Db,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let (limit, before_id) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
     for (field, time) in [("from", query.from), ("to", query.to)] {
         if let Some(time) = time {

@@ -14,7 +14,7 @@ use crate::db::ids::DataRequestId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines::{MAX_EXTENSION_MONTHS, uk_today};
 use crate::http::ApiError;
-use crate::http::auth::{Db, Staff};
+use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
@@ -90,10 +90,11 @@ pub enum DecisionRequest {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(DataRequestQuery), responses((status = 200, body = Page<StaffDataRequestView>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/admin/data-requests")]
 pub async fn data_request_queue(
+    state: web::Data<AppState>,
     Staff(caller): Staff,
-    mut conn: Db,
     query: web::Query<DataRequestQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let filters = QueueFilters {
         status: query.status,

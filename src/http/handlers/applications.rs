@@ -15,7 +15,7 @@ use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
-use crate::http::auth::{Authenticated, CheckedRead, Db};
+use crate::http::auth::{Authenticated, CheckedRead};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, IdPageQuery, Page};
@@ -280,10 +280,11 @@ async fn own(
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = ApplicationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}")]
 pub async fn get_application(
+    state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let application = own(&mut conn, &caller, *id).await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(application)))
 }
@@ -293,11 +294,12 @@ pub async fn get_application(
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(("id" = Uuid, Path), IdPageQuery), responses((status = 200, body = Page<EventView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/applications/{id}/events")]
 pub async fn application_events(
+    state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
     id: web::Path<Uuid>,
     query: web::Query<IdPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let (limit, after) = pagination::parse_id_cursor(query.limit, query.cursor.as_deref())?;
     let application = own(&mut conn, &caller, *id).await?;
     let rows = store::events_page(&mut conn, application.id, after, limit).await?;

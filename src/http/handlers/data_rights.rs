@@ -9,7 +9,7 @@ use crate::db::data_requests::{self as store, DataRequest};
 use crate::db::ids::DataRequestId;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::http::ApiError;
-use crate::http::auth::{Authenticated, Db};
+use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
@@ -60,10 +60,11 @@ pub async fn create_data_request(
 #[utoipa::path(tag = "data rights", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<DataRequestView>)))]
 #[get("/api/v1/me/data-requests")]
 pub async fn list_data_requests(
+    state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let filters = store::QueueFilters {
         account_id: Some(caller.account_id),
@@ -84,9 +85,9 @@ pub async fn list_data_requests(
 pub async fn get_data_request(
     state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let request = store::find(&mut conn, DataRequestId(*id), false)
         .await?
         .filter(|r| r.account_id == caller.account_id)
@@ -115,8 +116,8 @@ pub async fn get_data_request(
 pub async fn export_my_data(
     state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let document = data_rights::export(
         &mut conn,
         &caller.actor(),

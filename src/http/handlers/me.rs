@@ -13,7 +13,7 @@ use crate::db::{accounts, sessions};
 use crate::domain::account::{AccountName, EmailAddress};
 use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
-use crate::http::auth::{Authenticated, Db};
+use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
@@ -62,7 +62,11 @@ pub struct SessionView {
 /// The caller's account.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/me")]
-pub async fn get_me(caller: Authenticated, mut conn: Db) -> Result<HttpResponse, ApiError> {
+pub async fn get_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let account = accounts::find(&mut conn, caller.account_id).await?;
     Ok(HttpResponse::Ok().json(Me::from_account(account)))
 }
@@ -138,9 +142,10 @@ pub async fn change_email(
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Preferences)))]
 #[get("/api/v1/me/preferences")]
 pub async fn get_preferences(
+    state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let account = accounts::find(&mut conn, caller.account_id).await?;
     Ok(HttpResponse::Ok().json(Preferences {
         status_update_emails: account.status_update_emails,
@@ -173,10 +178,11 @@ pub async fn put_preferences(
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<SessionView>)))]
 #[get("/api/v1/me/sessions")]
 pub async fn list_sessions(
+    state: web::Data<AppState>,
     caller: Authenticated,
-    mut conn: Db,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let rows = sessions::list_live(&mut conn, caller.account_id, after, limit).await?;
     let page = pagination::page(rows, limit, sessions::Session::position, |s| SessionView {
