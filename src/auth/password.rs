@@ -102,7 +102,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The hashing threads and their queue. The threads end when the last hasher is dropped.
 struct HashingThreads {
-    queue: Mutex<mpsc::Sender<Job>>,
+    queue: mpsc::Sender<Job>,
     /// Jobs queued or running: when it falls to zero, the threads' memory goes back.
     pending: Arc<AtomicUsize>,
 }
@@ -123,7 +123,9 @@ impl HashingThreads {
                         // The lock is held only while waiting for the next job, never during one.
                         let next = jobs.lock().map(|jobs| jobs.recv());
                         let Ok(Ok(job)) = next else { return };
-                        job();
+                        // A panicking job loses its answer (the caller gets an error), not the
+                        // thread, and still counts as done.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                         if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                             release_free_memory();
                         }
@@ -131,20 +133,12 @@ impl HashingThreads {
                 })
                 .context("starting a password hashing thread")?;
         }
-        Ok(Arc::new(HashingThreads {
-            queue: Mutex::new(queue),
-            pending,
-        }))
+        Ok(Arc::new(HashingThreads { queue, pending }))
     }
 
     fn submit(&self, job: Job) -> anyhow::Result<()> {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        let sent = self
-            .queue
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the hashing queue is poisoned"))?
-            .send(job);
-        sent.map_err(|_| {
+        self.queue.send(job).map_err(|_| {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             anyhow::anyhow!("the hashing threads have stopped")
         })
