@@ -81,6 +81,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    background_runs (job) {
+        job -> Text,
+        last_started_at -> Timestamptz,
+        runs -> Int8,
+    }
+}
+
+diesel::table! {
     data_requests (id) {
         id -> Uuid,
         account_id -> Uuid,
@@ -135,11 +143,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limits (policy, client_key) {
+        policy -> Text,
+        client_key -> Bytea,
+        theoretical_arrival -> Timestamptz,
+        allowed -> Bool,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Bytea,
         session_id -> Uuid,
         created_at -> Timestamptz,
         spent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sign_in_backoff (address_key) {
+        address_key -> Bytea,
+        failures -> Int4,
+        locked_until -> Timestamptz,
+        forget_at -> Timestamptz,
+        refused -> Bool,
     }
 }
 
@@ -185,11 +212,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     application_events,
     applications,
     audit_events,
+    background_runs,
     data_requests,
     email_outbox,
     idempotency_keys,
     password_reset_requests,
+    rate_limits,
     refresh_tokens,
     services,
     sessions,
+    sign_in_backoff,
 );

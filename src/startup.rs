@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
@@ -66,7 +67,10 @@ impl ApiServer {
             catalogue: Arc::new(catalogue),
             hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
             jwt: JwtKeys::from_settings(&settings.auth),
-            throttles: Arc::new(Throttles::from_settings(&settings.limits)),
+            throttles: Arc::new(Throttles::from_settings(
+                &settings.limits,
+                settings.auth.jwt_secret.expose_secret().as_bytes(),
+            )),
             pool,
             settings,
         });

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::{FailureBackoff, RateLimiter};
+use crate::auth::throttle::{Backoff, RateLimit, ThrottleKeys};
 use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
@@ -60,32 +60,36 @@ impl Catalogue {
     }
 }
 
+/// The throttles' rules and keys; the counts are in the database (`db::throttles`), shared by
+/// every instance.
 pub struct Throttles {
     /// Per client: sign-up and email change.
-    pub sign_up: RateLimiter,
-    pub sign_in: RateLimiter,
+    pub sign_up: RateLimit,
+    pub sign_in: RateLimit,
     /// Per client: asking for a reset link and using one.
-    pub password_reset: RateLimiter,
-    /// Keyed by normalised email address.
-    pub failed_sign_ins: FailureBackoff,
+    pub password_reset: RateLimit,
+    /// Per normalised email address.
+    pub failed_sign_ins: Backoff,
+    pub keys: ThrottleKeys,
 }
 
 impl Throttles {
-    pub fn from_settings(limits: &LimitSettings) -> Throttles {
+    pub fn from_settings(limits: &LimitSettings, secret: &[u8]) -> Throttles {
         let minute = Duration::from_secs(60);
         Throttles {
-            sign_up: RateLimiter::new("sign-up", limits.sign_up_per_minute, minute),
-            sign_in: RateLimiter::new("sign-in", limits.sign_in_per_minute, minute),
-            password_reset: RateLimiter::new(
+            sign_up: RateLimit::new("sign-up", limits.sign_up_per_minute, minute),
+            sign_in: RateLimit::new("sign-in", limits.sign_in_per_minute, minute),
+            password_reset: RateLimit::new(
                 "password-reset",
                 limits.password_reset_per_minute,
                 minute,
             ),
-            failed_sign_ins: FailureBackoff::new(
-                limits.failed_sign_ins_before_backoff,
-                Duration::from_secs(limits.backoff_base_secs),
-                Duration::from_secs(limits.backoff_max_secs),
-            ),
+            failed_sign_ins: Backoff {
+                free_failures: limits.failed_sign_ins_before_backoff,
+                base: Duration::from_secs(limits.backoff_base_secs),
+                max: Duration::from_secs(limits.backoff_max_secs),
+            },
+            keys: ThrottleKeys::new(secret),
         }
     }
 }

@@ -62,13 +62,13 @@ pub async fn find(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<Ac
 }
 
 pub async fn find_by_email(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     normalized: &str,
 ) -> QueryResult<Option<Account>> {
     accounts::table
         .filter(accounts::email_normalized.eq(normalized))
         .select(Account::as_select())
-        .first(conn)
+        .first(&mut { conn })
         .await
         .optional()
 }

@@ -13,6 +13,7 @@ pub mod probe;
 pub mod retention;
 pub mod seed;
 pub mod sessions;
+pub mod throttles;
 
 use std::time::Duration;
 

@@ -131,3 +131,45 @@ async fn in_batches(
         }
     }
 }
+
+/// Claims this period's run of `job` for the caller: true for exactly one caller per `period`,
+/// however many instances ask at once (the conditional UPDATE takes the row's lock, and the
+/// losers see the moved time).
+pub async fn claim_run(
+    conn: &mut AsyncPgConnection,
+    job: &str,
+    period: std::time::Duration,
+) -> QueryResult<bool> {
+    let claimed = diesel::sql_query(
+        "UPDATE background_runs SET last_started_at = now(), runs = runs + 1 \
+         WHERE job = $1 AND last_started_at <= now() - $2 * interval '1 microsecond'",
+    )
+    .bind::<diesel::sql_types::Text, _>(job)
+    .bind::<BigInt, _>(i64::try_from(period.as_micros()).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?;
+    Ok(claimed == 1)
+}
+
+/// Rate-limit rows whose quota is whole again and back-off rows past their `forget_at`: both
+/// count as absent already, so deleting them changes no answer. Batched and `SKIP LOCKED`, so a
+/// request counting against one of them never waits for the sweep.
+pub async fn delete_spent_throttles(
+    conn: &mut AsyncPgConnection,
+    batch: i64,
+) -> QueryResult<usize> {
+    let mut total = 0;
+    for expiry in [SPENT_RATE_LIMITS, SPENT_BACKOFFS] {
+        total += delete_expired(conn, &expiry, Utc::now(), batch).await?;
+    }
+    Ok(total)
+}
+
+const SPENT_RATE_LIMITS: Expiry = Expiry {
+    table: "rate_limits",
+    condition: "theoretical_arrival < $1",
+};
+const SPENT_BACKOFFS: Expiry = Expiry {
+    table: "sign_in_backoff",
+    condition: "forget_at < $1",
+};

@@ -1,22 +1,24 @@
-//! Per-client rate limits as an extractor. Listed first among a handler's arguments, it counts
-//! the request before anything else is read, so every answer of a throttled operation — a 422 as
+//! Per-client rate limits as route middleware. It counts the request before anything else is
+//! read, so every answer of a throttled operation — a 422 as
 //! much as a 202 — carries the `RateLimit-Policy` and `RateLimit` fields (added by
-//! `middleware::response_headers` from the status this leaves on the request).
+//! `middleware::response_headers` from the status this leaves on the request). The count is one
+//! statement in the database, shared by every instance.
 
-use std::future::{Ready, ready};
-use std::marker::PhantomData;
 use std::net::IpAddr;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, web};
 
-use crate::auth::throttle::{RateLimiter, retry_after_secs};
+use crate::auth::throttle::{RateLimit, retry_after_secs};
+use crate::db::throttles;
 use crate::http::ApiError;
 use crate::state::{AppState, Throttles};
 
 /// Which limit an operation counts against.
 pub trait Limit {
-    fn limiter(throttles: &Throttles) -> &RateLimiter;
+    fn limit(throttles: &Throttles) -> RateLimit;
 }
 
 /// Sign-up and email change: both send a link to an address the caller chooses.
@@ -26,42 +28,61 @@ pub struct SignIn;
 pub struct PasswordReset;
 
 impl Limit for SignUp {
-    fn limiter(throttles: &Throttles) -> &RateLimiter {
-        &throttles.sign_up
+    fn limit(throttles: &Throttles) -> RateLimit {
+        throttles.sign_up
     }
 }
 
 impl Limit for SignIn {
-    fn limiter(throttles: &Throttles) -> &RateLimiter {
-        &throttles.sign_in
+    fn limit(throttles: &Throttles) -> RateLimit {
+        throttles.sign_in
     }
 }
 
 impl Limit for PasswordReset {
-    fn limiter(throttles: &Throttles) -> &RateLimiter {
-        &throttles.password_reset
+    fn limit(throttles: &Throttles) -> RateLimit {
+        throttles.password_reset
     }
 }
 
-/// A request that was within its limit; 429 with an exact `Retry-After` otherwise.
-pub struct Throttled<L>(PhantomData<L>);
+/// The limit `L` as middleware of one route (`#[post(…, wrap = "from_fn(limited::<SignIn>)")]`):
+/// the request is counted before any of the handler's extractors runs, so a malformed body or a
+/// bad token is counted and told its budget like any other request; over the limit it is 429 with
+/// an exact `Retry-After`, and the handler never runs.
+pub async fn limited<L: Limit>(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match count::<L>(req.request()).await {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Err(error) => Ok(req.error_response(error).map_into_right_body()),
+    }
+}
 
-impl<L: Limit> FromRequest for Throttled<L> {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(ApiError::Internal(anyhow::anyhow!("no AppState"))));
-        };
-        let status = L::limiter(&state.throttles).check(client_ip(req, state));
-        req.extensions_mut().insert(status);
-        ready(match status.retry_after {
-            None => Ok(Throttled(PhantomData)),
-            Some(wait) => Err(ApiError::RateLimited {
-                retry_after_secs: retry_after_secs(wait),
-            }),
-        })
+async fn count<L: Limit>(req: &HttpRequest) -> Result<(), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no AppState")))?;
+    let limit = L::limit(&state.throttles);
+    let key = state.throttles.keys.client(client_ip(req, state));
+    let (allowed, ahead) = throttles::take_rate_limit(
+        &mut *state.pool.get().await?,
+        limit.policy,
+        &key,
+        limit.interval(),
+        limit.window,
+    )
+    .await?;
+    let status = limit.status(allowed, ahead);
+    req.extensions_mut().insert(status);
+    match status.retry_after {
+        None => Ok(()),
+        Some(wait) => Err(ApiError::RateLimited {
+            retry_after_secs: retry_after_secs(wait),
+        }),
     }
 }
 

@@ -109,6 +109,8 @@ use Erase::{Keep, Null, Replace};
 use Export::{No, Yes};
 
 const SECRET: Export = No("a secret: showing it would weaken the account's security");
+const HASHED: Export =
+    No("a keyed hash: without the server's secret it cannot be traced back to you, nor you to it");
 const INTERNAL: Export = No("internal bookkeeping that says nothing about the person");
 
 pub const REGISTRY: &[Table] = &[
@@ -236,6 +238,46 @@ pub const REGISTRY: &[Table] = &[
                 Keep,
             ),
             col("requested_at", Activity, INTERNAL, Keep),
+        ],
+    },
+    Table {
+        name: "rate_limits",
+        purpose: "to protect accounts and the service against guessing and floods (security of processing, UK GDPR Article 32)",
+        retention: "minutes: a row counts only until the client's quota is whole again (at most one minute), then the next hourly sweep deletes it",
+        // Keyed by a hash of a network address: nobody's account can be found in it.
+        owner: Owner::Nobody,
+        rows: Rows::Delete,
+        columns: &[
+            col("policy", NotPersonal, INTERNAL, Keep),
+            col("client_key", Device, HASHED, Keep),
+            col("theoretical_arrival", Activity, INTERNAL, Keep),
+            col("allowed", NotPersonal, INTERNAL, Keep),
+        ],
+    },
+    Table {
+        name: "sign_in_backoff",
+        purpose: "to slow down anyone guessing the password of an address (security of processing, UK GDPR Article 32)",
+        retention: "until a correct password, or until the address has been left alone for as long as the longest lock, then the next hourly sweep deletes it",
+        owner: Owner::Nobody,
+        rows: Rows::Delete,
+        columns: &[
+            col("address_key", PseudonymousId, HASHED, Keep),
+            col("failures", Activity, INTERNAL, Keep),
+            col("locked_until", Activity, INTERNAL, Keep),
+            col("forget_at", NotPersonal, INTERNAL, Keep),
+            col("refused", NotPersonal, INTERNAL, Keep),
+        ],
+    },
+    Table {
+        name: "background_runs",
+        purpose: "when the service last ran its periodic work",
+        retention: "not personal data",
+        owner: Owner::Nobody,
+        rows: Rows::Untouched,
+        columns: &[
+            col("job", NotPersonal, INTERNAL, Keep),
+            col("last_started_at", NotPersonal, INTERNAL, Keep),
+            col("runs", NotPersonal, INTERNAL, Keep),
         ],
     },
     Table {

@@ -1,6 +1,7 @@
 //! Retention sweeps: personal data is kept only as long as the registry says. Run hourly in the
-//! background by `serve`, and on demand by `mynorfolk retention run`. Idempotent and batched;
-//! `SKIP LOCKED` lets two instances sweep at once without blocking each other.
+//! background by `serve` (by one instance per hour, whichever claims the hour first), and on
+//! demand by `mynorfolk retention run`. Idempotent and batched; `SKIP LOCKED` lets a sweep and
+//! an on-demand run overlap without blocking each other.
 
 use chrono::{Duration, Utc};
 
@@ -63,13 +64,35 @@ pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepRe
     Ok(report)
 }
 
-/// Sweeps every `interval`, forever; the caller stops it by dropping the future.
+/// The job's name in `background_runs`.
+const JOB: &str = "retention-sweep";
+
+/// Sweeps once every `interval` across all instances, forever: each instance asks every
+/// `min(interval, 1 min)` and only the one that claims the period sweeps. The caller stops it by
+/// dropping the future.
 pub async fn run_periodically(pool: DbPool, settings: Settings, interval: std::time::Duration) {
+    let tick = interval.min(std::time::Duration::from_secs(60));
     loop {
-        match sweep(&pool, &settings).await {
-            Ok(report) => tracing::info!(?report, "retention sweep done"),
+        match claim_and_sweep(&pool, &settings, interval).await {
+            Ok(Some(report)) => tracing::info!(?report, "retention sweep done"),
+            Ok(None) => {}
             Err(error) => tracing::warn!(error = %error, "retention sweep failed"),
         }
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(tick).await;
     }
+}
+
+/// This period's sweep, if this instance is the one to claim it; spent throttle rows go too.
+async fn claim_and_sweep(
+    pool: &DbPool,
+    settings: &Settings,
+    interval: std::time::Duration,
+) -> anyhow::Result<Option<SweepReport>> {
+    if !store::claim_run(&mut *pool.get().await?, JOB, interval).await? {
+        return Ok(None);
+    }
+    let report = sweep(pool, settings).await?;
+    let spent = store::delete_spent_throttles(&mut *pool.get().await?, BATCH).await?;
+    tracing::debug!(spent, "spent throttle rows deleted");
+    Ok(Some(report))
 }

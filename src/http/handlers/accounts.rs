@@ -12,9 +12,10 @@ use crate::http::auth::request_id;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::schemas;
-use crate::http::throttle::{PasswordReset, SignUp, Throttled};
+use crate::http::throttle::{PasswordReset, SignUp, limited};
 use crate::state::AppState;
 use crate::use_cases::accounts;
+use actix_web::middleware::from_fn;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,9 +96,8 @@ const RESET_ACCEPTED: Accepted = Accepted {
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/api/v1/accounts")]
+#[post("/api/v1/accounts", wrap = "from_fn(limited::<SignUp>)")]
 pub async fn sign_up(
-    _: Throttled<SignUp>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<SignUpRequest>,
@@ -149,9 +149,8 @@ pub async fn verify_email(
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/api/v1/password-resets")]
+#[post("/api/v1/password-resets", wrap = "from_fn(limited::<PasswordReset>)")]
 pub async fn request_password_reset(
-    _: Throttled<PasswordReset>,
     state: web::Data<AppState>,
     Json(body): Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -174,9 +173,11 @@ pub async fn request_password_reset(
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/api/v1/password-resets/confirm")]
+#[post(
+    "/api/v1/password-resets/confirm",
+    wrap = "from_fn(limited::<PasswordReset>)"
+)]
 pub async fn confirm_password_reset(
-    _: Throttled<PasswordReset>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<PasswordResetConfirm>,

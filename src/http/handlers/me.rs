@@ -18,10 +18,11 @@ use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
 use crate::http::schemas;
-use crate::http::throttle::{SignUp, Throttled};
+use crate::http::throttle::{SignUp, limited};
 use crate::http::views::Me;
 use crate::state::AppState;
 use crate::use_cases;
+use actix_web::middleware::from_fn;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -101,10 +102,9 @@ pub async fn update_me(
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/api/v1/me/email")]
+// It sends email to an address the caller names: limited like sign-up.
+#[post("/api/v1/me/email", wrap = "from_fn(limited::<SignUp>)")]
 pub async fn change_email(
-    // It sends email to an address the caller names: limited like sign-up.
-    _: Throttled<SignUp>,
     state: web::Data<AppState>,
     caller: Authenticated,
     Json(body): Json<ChangeEmail>,

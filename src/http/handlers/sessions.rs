@@ -1,7 +1,5 @@
 //! Signing in and out: access and refresh tokens.
 
-use std::time::Instant;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, post, web};
 use chrono::{Duration, Utc};
@@ -14,15 +12,16 @@ use crate::auth::tokens::{self, OpaqueToken};
 use crate::db::audit::Actor;
 use crate::db::ids::{AccountId, SessionId};
 use crate::db::sessions::Rotation;
-use crate::db::{accounts, sessions};
+use crate::db::{accounts, sessions, throttles};
 use crate::domain::account::{EmailAddress, Role};
 use crate::http::ApiError;
 use crate::http::auth::{Authenticated, request_id};
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::schemas;
-use crate::http::throttle::{SignIn, Throttled};
+use crate::http::throttle::{SignIn, limited};
 use crate::state::AppState;
+use actix_web::middleware::from_fn;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,9 +69,8 @@ const WRONG_CREDENTIALS: ApiError =
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/api/v1/sessions")]
+#[post("/api/v1/sessions", wrap = "from_fn(limited::<SignIn>)")]
 pub async fn sign_in(
-    _: Throttled<SignIn>,
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<SignInRequest>,
@@ -85,26 +83,35 @@ pub async fn sign_in(
         .chars()
         .take(EmailAddress::MAX_CHARS + 1)
         .collect();
-    // Counted as a failure before the slow check, so parallel guesses all count; a success
-    // clears it.
-    let backoff = &state.throttles.failed_sign_ins;
-    backoff
-        .begin_attempt(&key, Instant::now())
-        .map_err(|wait| ApiError::RateLimited {
-            retry_after_secs: retry_after_secs(wait),
-        })?;
-
+    // Counted as a failure before the slow check, so parallel guesses all count (on every
+    // instance: the count is in the database, sent with the account lookup in one round trip);
+    // a success clears it.
+    let backoff = state.throttles.failed_sign_ins;
+    let address_key = state.throttles.keys.address(&key);
+    let account = {
+        let conn = state.pool.get().await?;
+        let (locked, account) = futures_util::future::try_join(
+            throttles::begin_sign_in_attempt(&conn, &address_key, &backoff.schedule(), backoff.max),
+            accounts::find_by_email(&conn, &key),
+        )
+        .await?;
+        if let Some(wait) = locked {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: retry_after_secs(wait),
+            });
+        }
+        account
+    };
     // No connection is held while waiting for the hasher: a burst of sign-ins must not drain the
     // pool that every other request needs.
-    let account = accounts::find_by_email(&mut *state.pool.get().await?, &key).await?;
     // Verified against a dummy hash when there is no account: the same work either way.
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
     let verified = state.hasher.verify(&body.password, stored).await?;
     let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
         return Err(WRONG_CREDENTIALS);
     };
-    backoff.record_success(&key);
     let mut conn = state.pool.get().await?;
+    throttles::clear_sign_in_failures(&mut conn, &address_key).await?;
     // The session may only be written for the password checked here, if it is still current.
     let mut checked_hash = account.password_hash.clone().unwrap_or_default();
     if let Verified::YesRehashed(new_hash) = &verified

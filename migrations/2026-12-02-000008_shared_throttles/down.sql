@@ -1,0 +1,3 @@
+DROP TABLE background_runs;
+DROP TABLE sign_in_backoff;
+DROP TABLE rate_limits;
