@@ -116,6 +116,10 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub json_limit_bytes: usize,
+    /// After SIGTERM, how long to keep serving (readiness 503, `Connection: close`) so the load
+    /// balancer moves clients away before the listener closes.
+    pub drain_secs: u64,
+    /// Then how long in-flight requests (and the email being sent) may take to finish.
     pub shutdown_timeout_secs: u64,
     pub cors_allowed_origins: Vec<String>,
     /// Behind a reverse proxy that sets `X-Forwarded-For`/`Forwarded`, take the client address

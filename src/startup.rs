@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
@@ -26,7 +27,7 @@ use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
 use crate::startup_error::StartupError;
-use crate::state::{AppState, Catalogue, Throttles};
+use crate::state::{AppState, Catalogue, Draining, Throttles};
 use crate::telemetry::PrivacyRootSpan;
 use crate::use_cases::retention;
 
@@ -72,6 +73,7 @@ impl ApiServer {
                 settings.auth.jwt_secret.expose_secret().as_bytes(),
             )),
             pool,
+            draining: Draining::default(),
             settings,
         });
         let server = http_server(listener, state.clone(), &database.runtime)?;
@@ -96,11 +98,18 @@ impl ApiServer {
         &self.mailer
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
-    /// The email worker, the reset-link worker and the retention sweep run alongside and stop
-    /// with the server.
+    /// Serves until SIGTERM (or SIGINT), then drains: readiness turns 503 at once and every
+    /// answer says `Connection: close` for `server.drain_secs` (requests are still served: the
+    /// load balancer is moving clients away), then the listener closes, in-flight requests get
+    /// up to `server.shutdown_timeout_secs`, the email worker finishes the email it is sending
+    /// and hands back the rest of its batch, and this returns `Ok` (exit 0).
+    ///
+    /// The email worker, the reset-link worker and the retention sweep run alongside, in this
+    /// same future: dropping it (or `stop(false)` on the server) is a crash, which loses nothing
+    /// that was committed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let settings = &self.state.settings;
+        let (stop, stopping) = watch::channel(false);
         let delivery = email::worker::run(
             self.state.pool.clone(),
             self.mailer.clone(),
@@ -114,6 +123,7 @@ impl ApiServer {
                 retry_base: Duration::from_millis(settings.email.retry_base_ms),
                 max_attempts: settings.email.max_attempts,
             },
+            stopping.clone(),
         );
         let retention = retention::run_periodically(
             self.state.pool.clone(),
@@ -126,13 +136,73 @@ impl ApiServer {
             settings.limits.reset_links_per_address,
             Duration::from_millis(settings.email.poll_interval_ms),
         );
-        tokio::select! {
-            outcome = self.server => outcome?,
-            () = delivery => {}
-            () = retention => {}
-            () = reset_links => {}
+        let background = async {
+            tokio::join!(
+                delivery,
+                until(stopping.clone(), retention),
+                until(stopping.clone(), reset_links),
+            );
+        };
+        let serving = async {
+            let outcome = serve_then_drain(
+                self.server,
+                &self.state.draining,
+                Duration::from_secs(settings.server.drain_secs),
+            )
+            .await;
+            let _ = stop.send(true);
+            outcome
+        };
+        let (outcome, ()) = tokio::join!(serving, background);
+        Ok(outcome?)
+    }
+}
+
+/// Runs `server` until it stops. On SIGTERM or SIGINT: draining for `drain`, then a graceful
+/// stop (the listener closes, in-flight requests finish within the shutdown timeout).
+async fn serve_then_drain(
+    server: Server,
+    draining: &Draining,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        outcome = &mut server => return outcome,
+        () = stop_signal() => {}
+    }
+    draining.start();
+    tracing::info!(drain_secs = drain.as_secs(), "stop requested: draining");
+    tokio::select! {
+        outcome = &mut server => return outcome,
+        () = tokio::time::sleep(drain) => {}
+    }
+    let (outcome, ()) = tokio::join!(&mut server, handle.stop(true));
+    outcome
+}
+
+/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut terminate), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
-        Ok(())
+        _ => std::future::pending().await,
+    }
+}
+
+/// Runs `work` until `stopping` turns true.
+async fn until(mut stopping: watch::Receiver<bool>, work: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = work => {}
+        _ = stopping.wait_for(|stop| *stop) => {}
     }
 }
 
@@ -232,6 +302,8 @@ fn http_server(
     .listen(listener)?
     .workers(workers)
     .shutdown_timeout(shutdown_timeout)
+    // `run_until_stopped` handles the signals: it drains before the listener closes.
+    .disable_signals()
     .run();
     Ok(server)
 }

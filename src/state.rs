@@ -1,8 +1,9 @@
 //! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
-//! the password hasher, the token keys and the throttles. Built once per application; each HTTP
+//! the password hasher, the token keys, the throttles and whether the instance is draining. Built once per application; each HTTP
 //! worker gets a copy with a pool of its own (`for_worker`), and shares everything else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub jwt: JwtKeys,
     pub throttles: Arc<Throttles>,
+    pub draining: Draining,
 }
 
 impl AppState {
@@ -36,7 +38,24 @@ impl AppState {
             hasher: self.hasher.clone(),
             jwt: self.jwt.clone(),
             throttles: self.throttles.clone(),
+            draining: self.draining.clone(),
         }
+    }
+}
+
+/// Whether this instance is shutting down (set once, on SIGTERM, for every worker at once): it
+/// then reports itself not ready and asks each client to close its connection after the answer,
+/// while still serving every request that reaches it.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

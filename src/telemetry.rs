@@ -72,7 +72,11 @@ impl RootSpanBuilder for PrivacyRootSpan {
                     .get::<RequestStart>()
                     .map(|start| start.0.elapsed().as_secs_f64() * 1000.0)
                     .unwrap_or_default();
-                if status >= 500 {
+                // 503 is a dependency that is down or an instance that is stopping (both warned
+                // about where they are found); an error is a fault of ours.
+                if status == 503 {
+                    tracing::warn!(elapsed_ms, "request refused: unavailable");
+                } else if status >= 500 {
                     tracing::error!(elapsed_ms, "request failed");
                 } else {
                     tracing::info!(elapsed_ms, "request completed");

@@ -5,7 +5,7 @@
 -- mostly refusals), and what a crash or a failover loses is at most one window of counting.
 -- Their keys are keyed hashes (HMAC-SHA-256 with the server's secret) of the client's network
 -- or of the normalised email address: the tables never hold an address in the clear.
--- Every time is the database's `now()`, so the instances' clocks never disagree.
+-- Every time is the database's clock, so the instances' clocks never disagree.
 
 -- Per-client request limits, as GCRA: `theoretical_arrival` is when the client's quota is whole
 -- again. A row whose time has passed is the same as no row; the retention sweep deletes those.

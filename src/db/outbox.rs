@@ -111,6 +111,19 @@ pub async fn lease_due(
         .await
 }
 
+/// Hands leased emails that were not sent back at once (a worker that is stopping).
+pub async fn release(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    diesel::update(
+        email_outbox::table
+            .filter(email_outbox::id.eq_any(ids))
+            .filter(email_outbox::status.eq(Delivery::Pending.as_str())),
+    )
+    .set(email_outbox::next_attempt_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Sent: the body (which may hold a one-time link) is no longer needed; an ephemeral row goes.
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
     diesel::delete(

@@ -1,6 +1,6 @@
 //! The shared throttles' counting: each check is one statement (`INSERT … ON CONFLICT DO
 //! UPDATE`), atomic under the row's lock, so every instance over the database counts against the
-//! same limit and parallel requests are counted exactly. Times are the database's `now()`.
+//! same limit and parallel requests are counted exactly. Times are the database's clock.
 //! Stale rows behave as absent; the retention sweep deletes them (`retention::SPENT_*`).
 
 use std::time::Duration;
@@ -27,16 +27,19 @@ pub async fn take_rate_limit(
     interval: Duration,
     window: Duration,
 ) -> QueryResult<(bool, Duration)> {
-    // SET's expressions see the row as it was; the candidate arrival is computed once.
+    // SET's expressions see the row as it was. The clock is read once the row is locked
+    // (`clock_timestamp()`, not the statement's start time `now()`): a request that waited for
+    // the lock must not judge the window by a time earlier than the request before it.
     let counted: Counted = diesel::sql_query(
         "INSERT INTO rate_limits AS r (policy, client_key, theoretical_arrival, allowed) \
-         VALUES ($1, $2, now() + $3 * interval '1 microsecond', true) \
+         VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond', true) \
          ON CONFLICT (policy, client_key) DO UPDATE SET (theoretical_arrival, allowed) = ( \
              SELECT CASE WHEN fits THEN next ELSE r.theoretical_arrival END, fits \
-             FROM (SELECT greatest(r.theoretical_arrival, now()) + $3 * interval '1 microsecond' AS next) AS candidate, \
-                  LATERAL (SELECT next <= now() + $4 * interval '1 microsecond' AS fits) AS verdict) \
+             FROM (SELECT clock_timestamp() AS at) AS clock, \
+                  LATERAL (SELECT greatest(r.theoretical_arrival, at) + $3 * interval '1 microsecond' AS next) AS candidate, \
+                  LATERAL (SELECT next <= at + $4 * interval '1 microsecond' AS fits) AS verdict) \
          RETURNING allowed AS decided, \
-             (extract(epoch FROM theoretical_arrival - now()) * 1000000)::bigint AS ahead_us",
+             (extract(epoch FROM theoretical_arrival - clock_timestamp()) * 1000000)::bigint AS ahead_us",
     )
     .bind::<Text, _>(policy)
     .bind::<Bytea, _>(client_key)
@@ -60,21 +63,23 @@ pub async fn begin_sign_in_attempt(
     forget_after: Duration,
 ) -> QueryResult<Option<Duration>> {
     let schedule: Vec<i64> = schedule.iter().copied().map(micros).collect();
+    // As above, the clock is read once the row is locked.
     let counted: Counted = diesel::sql_query(
         "INSERT INTO sign_in_backoff AS b (address_key, failures, locked_until, forget_at, refused) \
-         VALUES ($1, 1, now() + $2[1] * interval '1 microsecond', \
-                 now() + ($2[1] + $3) * interval '1 microsecond', false) \
+         VALUES ($1, 1, clock_timestamp() + $2[1] * interval '1 microsecond', \
+                 clock_timestamp() + ($2[1] + $3) * interval '1 microsecond', false) \
          ON CONFLICT (address_key) DO UPDATE SET (failures, locked_until, forget_at, refused) = ( \
              SELECT CASE WHEN locked THEN b.failures ELSE counted END, \
-                    CASE WHEN locked THEN b.locked_until ELSE now() + lock END, \
+                    CASE WHEN locked THEN b.locked_until ELSE at + lock END, \
                     CASE WHEN locked THEN b.forget_at \
-                         ELSE now() + lock + $3 * interval '1 microsecond' END, \
+                         ELSE at + lock + $3 * interval '1 microsecond' END, \
                     locked \
-             FROM (SELECT b.locked_until > now() AS locked, \
-                          CASE WHEN b.forget_at <= now() THEN 0 ELSE b.failures END + 1 AS counted) AS attempt, \
+             FROM (SELECT clock_timestamp() AS at) AS clock, \
+                  LATERAL (SELECT b.locked_until > at AS locked, \
+                          CASE WHEN b.forget_at <= at THEN 0 ELSE b.failures END + 1 AS counted) AS attempt, \
                   LATERAL (SELECT $2[least(counted, cardinality($2))] * interval '1 microsecond' AS lock) AS rule) \
          RETURNING refused AS decided, \
-             (extract(epoch FROM locked_until - now()) * 1000000)::bigint AS ahead_us",
+             (extract(epoch FROM locked_until - clock_timestamp()) * 1000000)::bigint AS ahead_us",
     )
     .bind::<Bytea, _>(address_key)
     .bind::<Array<BigInt>, _>(schedule)

@@ -42,6 +42,13 @@ pub enum Template {
         role: String,
         link: String,
     },
+    /// The receipt for a submitted application.
+    ApplicationReceived {
+        name: String,
+        reference: String,
+        service: String,
+        decision_by: String,
+    },
     StatusChanged {
         name: String,
         reference: String,
@@ -93,6 +100,7 @@ impl Template {
             Template::ConfirmNewEmail { .. } => "confirm_new_email",
             Template::EmailChanged { .. } => "email_changed",
             Template::StaffWelcome { .. } => "staff_welcome",
+            Template::ApplicationReceived { .. } => "application_received",
             Template::StatusChanged { .. } => "status_changed",
             Template::DataRequestReceived { .. } => "data_request_received",
             Template::DataRequestExtended { .. } => "data_request_extended",
@@ -138,6 +146,17 @@ impl Template {
             Template::StaffWelcome { name, role, link } => {
                 vec![("name", name), ("role", role), ("link", link)]
             }
+            Template::ApplicationReceived {
+                name,
+                reference,
+                service,
+                decision_by,
+            } => vec![
+                ("name", name),
+                ("reference", reference),
+                ("service", service),
+                ("decision_by", decision_by),
+            ],
             Template::StatusChanged {
                 name,
                 reference,
@@ -253,6 +272,10 @@ static TEMPLATES: std::sync::LazyLock<minijinja::Environment<'static>> =
             ),
             ("email_changed", include_str!("templates/email_changed.txt")),
             ("staff_welcome", include_str!("templates/staff_welcome.txt")),
+            (
+                "application_received",
+                include_str!("templates/application_received.txt"),
+            ),
             (
                 "status_changed",
                 include_str!("templates/status_changed.txt"),
@@ -379,6 +402,12 @@ mod tests {
                 name: s(),
                 role: s(),
                 link: s(),
+            },
+            Template::ApplicationReceived {
+                name: s(),
+                reference: s(),
+                service: s(),
+                decision_by: s(),
             },
             Template::StatusChanged {
                 name: s(),

@@ -1,6 +1,8 @@
 //! Delivers the outbox. A batch is leased in a short transaction, sent with no transaction open,
 //! and each email marked on its own; a failed send is retried with exponential back-off, so an
-//! SMTP outage loses nothing.
+//! SMTP outage loses nothing. Every instance runs a worker: `SKIP LOCKED` leases give each email
+//! to one of them. Each email's `Message-ID` is made from its outbox row, so the resend after a
+//! crash mid-send (delivery is at least once) is recognisably the same message.
 
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use diesel_async::AsyncConnection;
 use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use tokio::sync::watch;
 
 use crate::db::{DbPool, outbox};
 use crate::email::Mailer;
@@ -25,16 +28,24 @@ pub struct DeliveryOptions {
 
 const BATCH: i64 = 20;
 
-/// Runs forever; the caller stops it by dropping the future.
-pub async fn run(pool: DbPool, mailer: Mailer, options: DeliveryOptions) {
-    loop {
-        match deliver_due(&pool, &mailer, &options).await {
-            Ok(0) => tokio::time::sleep(options.poll_interval).await,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(error = %error, "email delivery batch failed");
-                tokio::time::sleep(options.poll_interval).await;
-            }
+/// Runs until `stop` turns true: the email being sent then finishes and is marked, and the rest
+/// of its batch is handed back at once (not after the lease) for another instance to send.
+/// Dropping the future instead is a crash: the lease runs out and another worker resends.
+pub async fn run(
+    pool: DbPool,
+    mailer: Mailer,
+    options: DeliveryOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match deliver_due(&pool, &mailer, &options, &stop).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(error) => tracing::warn!(error = %error, "email delivery batch failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(options.poll_interval) => {}
+            _ = stop.changed() => {}
         }
     }
 }
@@ -45,17 +56,23 @@ const LEASE: Duration = Duration::from_secs(300);
 /// Sends one batch of due emails; returns how many were attempted. Rows are leased in a short
 /// transaction, sent with no transaction open, and each marked on its own, so a slow SMTP server
 /// holds no locks and a failure marking one email cannot resend the others.
-pub async fn deliver_due(
+async fn deliver_due(
     pool: &DbPool,
     mailer: &Mailer,
     options: &DeliveryOptions,
+    stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<usize> {
     let due = {
         let mut conn = pool.get().await?;
         conn.transaction(async |conn| outbox::lease_due(conn, BATCH, LEASE).await)
             .await?
     };
-    for email in &due {
+    for (sent, email) in due.iter().enumerate() {
+        if *stop.borrow() {
+            let unsent: Vec<_> = due[sent..].iter().map(|email| email.id).collect();
+            outbox::release(&mut *pool.get().await?, &unsent).await?;
+            break;
+        }
         let outcome = send(mailer, options, email).await;
         let mut conn = pool.get().await?;
         match outcome {
@@ -85,10 +102,33 @@ async fn send(
     email: &outbox::DueEmail,
 ) -> anyhow::Result<()> {
     let message = Message::builder()
+        .message_id(Some(message_id(email.id, &options.from)))
         .from(options.from.clone())
         .to(email.to_address.parse()?)
         .subject(email.subject.clone())
         .header(ContentType::TEXT_PLAIN)
         .body(email.body_text.clone())?;
     mailer.send(message).await
+}
+
+/// `<outbox-row-id@sender's domain>`: the same for every attempt at one email, and unique.
+fn message_id(id: uuid::Uuid, from: &Mailbox) -> String {
+    format!("<{id}@{}>", from.email.domain())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_id_names_the_outbox_row_at_the_senders_domain() {
+        let from: Mailbox = "MyNorfolk <no-reply@mynorfolk.norfolk.gov.uk>"
+            .parse()
+            .unwrap();
+        let id = uuid::Uuid::nil();
+        assert_eq!(
+            message_id(id, &from),
+            "<00000000-0000-0000-0000-000000000000@mynorfolk.norfolk.gov.uk>"
+        );
+    }
 }

@@ -32,7 +32,18 @@ pub async fn response_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let is_docs = req.path() == "/docs" || req.path().starts_with("/docs/");
+    let draining = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_some_and(|state| state.draining.is_on());
     let mut response = next.call(req).await?;
+    if draining {
+        // Shutting down: this answer is the connection's last, so the client's next request
+        // opens a connection the load balancer sends elsewhere.
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     let headers = response.headers_mut();
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), id);

@@ -27,8 +27,8 @@ pub struct Answer {
     pub body: serde_json::Value,
 }
 
-/// Submits an application (details already validated) with its first event and audit row, in
-/// one transaction. With an Idempotency-Key the first request's answer is stored in that same
+/// Submits an application (details already validated) with its first event, audit row and
+/// receipt email, in one transaction. With an Idempotency-Key the first request's answer is stored in that same
 /// transaction: a retry gets it back, and the same key with another body is a conflict.
 pub async fn submit(
     conn: &mut AsyncPgConnection,
@@ -69,7 +69,8 @@ pub async fn submit(
     .await
 }
 
-/// Stores a new application with its first event and audit row, in the caller's transaction.
+/// Stores a new application with its first event, its audit row and the receipt emailed to the
+/// applicant, in the caller's transaction.
 async fn insert_submitted(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -113,6 +114,17 @@ async fn insert_submitted(
         application_event("application.submitted", &application),
     )
     .await?;
+    let applicant = accounts::find(conn, account).await?;
+    let receipt = Template::ApplicationReceived {
+        name: applicant.name,
+        reference: application.reference.clone(),
+        service: service.name.clone(),
+        decision_by: application
+            .expected_decision_by
+            .format("%-d %B %Y")
+            .to_string(),
+    };
+    outbox::enqueue(conn, Some(account), &applicant.email, &receipt.email()).await?;
     Ok(application)
 }
 

@@ -202,9 +202,15 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
             "internal notes stay internal"
         );
 
-        // One email per staff change of status, with the reference, the status and the note.
-        app.wait_for_email("sian@example.org", &reference, 6).await;
-        let emails = app.emails_to("sian@example.org", &reference);
+        // A receipt, then one email per staff change of status, with the reference, the status
+        // and the note.
+        app.wait_for_email("sian@example.org", &reference, 7).await;
+        let (receipts, emails): (Vec<_>, Vec<_>) = app
+            .emails_to("sian@example.org", &reference)
+            .into_iter()
+            .partition(|e| e.subject.starts_with("We have received your application"));
+        assert_eq!(receipts.len(), 1, "{service}: {receipts:?}");
+        assert!(receipts[0].body.contains("We aim to decide it by"));
         assert_eq!(
             emails.len(),
             6,

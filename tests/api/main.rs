@@ -12,6 +12,7 @@ mod erasure_race;
 mod errors;
 mod health;
 mod helpers;
+mod instances;
 mod me;
 mod migrations;
 mod openapi;

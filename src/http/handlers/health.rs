@@ -22,16 +22,20 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
 
-/// Readiness: 200 when the database answers a query, else 503 (and 200 again once it is back).
+/// Readiness: 200 when the database answers a query, else 503 (and 200 again once it is back);
+/// 503 from the moment the instance is told to stop, so the load balancer sends no more.
 #[utoipa::path(
     tag = "operational",
     responses(
         (status = 200, body = HealthStatus),
-        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, or the instance is shutting down", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.is_on() {
+        return Err(ApiError::Unavailable(anyhow::anyhow!("shutting down")));
+    }
     state
         .readiness
         .check()

@@ -1,0 +1,45 @@
+//! A minimal SMTP server for tests: accepts every message and keeps its text, as delivered.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// A minimal SMTP server that accepts every message and keeps its text.
+pub async fn smtp_sink(listener: TcpListener, received: Arc<Mutex<Vec<String>>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let received = received.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 sink ready\r\n").await.ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let command = line.to_ascii_uppercase();
+                let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if command.starts_with("DATA") {
+                    write.write_all(b"354 go ahead\r\n").await.ok();
+                    let mut message = String::new();
+                    while let Ok(Some(data)) = lines.next_line().await {
+                        if data == "." {
+                            break;
+                        }
+                        message.push_str(&data);
+                        message.push('\n');
+                    }
+                    received.lock().unwrap().push(message);
+                    b"250 queued\r\n"
+                } else if command.starts_with("QUIT") {
+                    write.write_all(b"221 bye\r\n").await.ok();
+                    return;
+                } else {
+                    b"250 ok\r\n"
+                };
+                write.write_all(reply).await.ok();
+            }
+        });
+    }
+}
