@@ -330,6 +330,15 @@ impl Settings {
                 "app.frontend_url is not a URL".into(),
             ));
         }
+        let limits = &self.limits;
+        if limits.failed_sign_ins_before_backoff > 1000
+            || limits.backoff_base_secs > limits.backoff_max_secs
+            || limits.backoff_max_secs > 86_400
+        {
+            return Err(ConfigError::Inconsistent(
+                "the sign-in back-off needs failed_sign_ins_before_backoff <= 1000 and backoff_base_secs <= backoff_max_secs <= 86400".into(),
+            ));
+        }
         Ok(())
     }
 

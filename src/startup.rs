@@ -37,6 +37,7 @@ pub struct ApiServer {
     server: Server,
     state: web::Data<AppState>,
     mailer: Mailer,
+    signals: StopSignals,
 }
 
 impl ApiServer {
@@ -82,6 +83,8 @@ impl ApiServer {
             server,
             state,
             mailer,
+            // Before anyone is told the address: a SIGTERM from then on always drains.
+            signals: StopSignals::install()?,
         })
     }
 
@@ -101,12 +104,13 @@ impl ApiServer {
     /// Serves until SIGTERM (or SIGINT), then drains: readiness turns 503 at once and every
     /// answer says `Connection: close` for `server.drain_secs` (requests are still served: the
     /// load balancer is moving clients away), then the listener closes, in-flight requests get
-    /// up to `server.shutdown_timeout_secs`, the email worker finishes the email it is sending
-    /// and hands back the rest of its batch, and this returns `Ok` (exit 0).
+    /// up to `server.shutdown_timeout_secs`, and this returns `Ok` (exit 0). The background work
+    /// stops at the signal: the email worker finishes the email it is sending and hands back the
+    /// rest of its batch for another instance. A second signal stops at once.
     ///
-    /// The email worker, the reset-link worker and the retention sweep run alongside, in this
-    /// same future: dropping it (or `stop(false)` on the server) is a crash, which loses nothing
-    /// that was committed.
+    /// The email worker, the reset-link worker and the retention sweep run in this same future;
+    /// `stop(false)` on the server handle ends the requests at once and the background work as
+    /// after a signal. Nothing committed is lost either way, nor on a real crash.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let settings = &self.state.settings;
         let (stop, stopping) = watch::channel(false);
@@ -146,8 +150,10 @@ impl ApiServer {
         let serving = async {
             let outcome = serve_then_drain(
                 self.server,
+                self.signals,
                 &self.state.draining,
                 Duration::from_secs(settings.server.drain_secs),
+                &stop,
             )
             .await;
             let _ = stop.send(true);
@@ -158,43 +164,65 @@ impl ApiServer {
     }
 }
 
-/// Runs `server` until it stops. On SIGTERM or SIGINT: draining for `drain`, then a graceful
-/// stop (the listener closes, in-flight requests finish within the shutdown timeout).
+/// Runs `server` until it stops. On the first stop signal: the background work is told to stop,
+/// the instance drains for `drain`, then stops gracefully (the listener closes, in-flight
+/// requests finish within the shutdown timeout). A second signal stops it at once.
 async fn serve_then_drain(
     server: Server,
+    mut signals: StopSignals,
     draining: &Draining,
     drain: Duration,
+    stop_background: &watch::Sender<bool>,
 ) -> std::io::Result<()> {
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
     tokio::select! {
         outcome = &mut server => return outcome,
-        () = stop_signal() => {}
+        () = signals.next() => {}
     }
     draining.start();
+    let _ = stop_background.send(true);
     tracing::info!(drain_secs = drain.as_secs(), "stop requested: draining");
+    let force = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second stop signal: stopping at once");
+            handle.stop(false).await;
+        })
+    };
     tokio::select! {
-        outcome = &mut server => return outcome,
+        outcome = &mut server => {
+            force.abort();
+            return outcome;
+        }
         () = tokio::time::sleep(drain) => {}
     }
     let (outcome, ()) = tokio::join!(&mut server, handle.stop(true));
+    force.abort();
     outcome
 }
 
-/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C).
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut terminate), Ok(mut interrupt)) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
+/// SIGTERM (what orchestrators send) and SIGINT (Ctrl-C), listened for from start-up on.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-        _ => std::future::pending().await,
     }
 }
 

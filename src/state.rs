@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::{Backoff, RateLimit, ThrottleKeys};
+use crate::auth::throttle::{Backoff, RateLimit, Refusals, ThrottleKeys};
 use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
@@ -90,6 +90,8 @@ pub struct Throttles {
     /// Per normalised email address.
     pub failed_sign_ins: Backoff,
     pub keys: ThrottleKeys,
+    /// This instance's standing refusals (an answer from memory that the database would give).
+    pub refusals: Refusals,
 }
 
 impl Throttles {
@@ -109,6 +111,7 @@ impl Throttles {
                 max: Duration::from_secs(limits.backoff_max_secs),
             },
             keys: ThrottleKeys::new(secret),
+            refusals: Refusals::default(),
         }
     }
 }

@@ -7,8 +7,10 @@
 //! so every instance over the database shares each limit exactly; this module says what a count
 //! means and how keys are made.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -90,6 +92,43 @@ impl RateLimit {
             reset_secs: whole_seconds(ahead),
             retry_after,
         }
+    }
+}
+
+/// Refusals this instance made, remembered until they end, so a client that keeps knocking is
+/// answered from memory instead of costing the database a write each time. Never lets a client
+/// past the shared limit: a client refused with `Retry-After: r` would be refused by the shared
+/// count for all of `r` too (its quota-whole time only ever moves forward, whichever instance
+/// counts), so this only answers earlier what the database would answer.
+#[derive(Default)]
+pub struct Refusals(Mutex<HashMap<(&'static str, Vec<u8>), Instant>>);
+
+/// Refusals held before the ended ones are dropped; past it even standing ones may be forgotten
+/// (then the database answers, which is always right).
+const REFUSALS_HELD: usize = 100_000;
+
+impl Refusals {
+    /// How far ahead the client's quota-whole time lies, if this instance refused `key` and that
+    /// refusal still stands.
+    pub fn standing(&self, limit: &RateLimit, key: &[u8], now: Instant) -> Option<Duration> {
+        let refusals = self.0.lock().expect("refusals lock");
+        let whole_at = refusals.get(&(limit.policy, key.to_vec()))?;
+        let ahead = whole_at.checked_duration_since(now)?;
+        (ahead + limit.interval() > limit.window).then_some(ahead)
+    }
+
+    /// The database refused `key` with its quota whole again `ahead` from `counted_at` (a time
+    /// from before the database was asked, so memory forgets a little early, never late).
+    pub fn remember(&self, limit: &RateLimit, key: &[u8], ahead: Duration, counted_at: Instant) {
+        // Those whose quota is whole again have surely ended; only they go first.
+        let mut refusals = self.0.lock().expect("refusals lock");
+        if refusals.len() >= REFUSALS_HELD {
+            refusals.retain(|_, whole_at| *whole_at > counted_at);
+            if refusals.len() >= REFUSALS_HELD {
+                refusals.clear();
+            }
+        }
+        refusals.insert((limit.policy, key.to_vec()), counted_at + ahead);
     }
 }
 
@@ -222,6 +261,44 @@ mod tests {
         let status = limit.status(true, Duration::from_millis(5_500));
         assert_eq!(status.remaining, 27, "54.5 s of room is 27 whole intervals");
         assert_eq!(status.reset_secs, 6);
+    }
+
+    #[test]
+    fn a_remembered_refusal_stands_exactly_as_long_as_the_shared_one() {
+        let limit = RateLimit::new("sign-in", 3, Duration::from_secs(60));
+        let refusals = Refusals::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            refusals.standing(&limit, b"k", t0),
+            None,
+            "nothing refused yet"
+        );
+        // Refused with the quota whole 60 s from now: Retry-After 20 s.
+        refusals.remember(&limit, b"k", 60 * SECOND, t0);
+        let later = t0 + 19 * SECOND;
+        let ahead = refusals
+            .standing(&limit, b"k", later)
+            .expect("still refused");
+        assert_eq!(limit.status(false, ahead).retry_after, Some(SECOND));
+        assert_eq!(
+            refusals.standing(&limit, b"k", t0 + 20 * SECOND),
+            None,
+            "then the database is asked"
+        );
+        assert_eq!(refusals.standing(&limit, b"other", later), None);
+        let other_policy = RateLimit::new("sign-up", 3, Duration::from_secs(60));
+        assert_eq!(refusals.standing(&other_policy, b"k", later), None);
+    }
+
+    #[test]
+    fn a_flood_of_refused_clients_is_forgotten_not_hoarded() {
+        let limit = RateLimit::new("sign-in", 1, Duration::from_secs(60));
+        let refusals = Refusals::default();
+        let t0 = Instant::now();
+        for n in 0..(REFUSALS_HELD as u32 + 10) {
+            refusals.remember(&limit, &n.to_be_bytes(), 60 * SECOND, t0);
+        }
+        assert!(refusals.0.lock().unwrap().len() <= REFUSALS_HELD);
     }
 
     #[test]

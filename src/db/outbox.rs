@@ -85,15 +85,15 @@ pub struct DueEmail {
     pub attempts: i32,
 }
 
-/// Leases up to `limit` due emails (call inside a transaction): they become invisible to other workers for `lease`, and are
-/// sent outside any transaction. A worker that dies mid-send leaves them to be retried when the
-/// lease runs out (delivery is at least once).
+/// Leases up to `limit` due emails until `until` (call inside a transaction): they become
+/// invisible to other workers until then, and are sent outside any transaction. A worker that
+/// dies mid-send leaves them to be retried when the lease runs out (delivery is at least once).
+/// `until` is stored exactly (whole microseconds), so the lease can be told from a later one.
 pub async fn lease_due(
     conn: &mut AsyncPgConnection,
     limit: i64,
-    lease: std::time::Duration,
+    until: DateTime<Utc>,
 ) -> QueryResult<Vec<DueEmail>> {
-    let until = Utc::now() + lease;
     let due: Vec<Uuid> = email_outbox::table
         .filter(email_outbox::status.eq(Delivery::Pending.as_str()))
         .filter(email_outbox::next_attempt_at.le(diesel::dsl::now))
@@ -111,12 +111,19 @@ pub async fn lease_due(
         .await
 }
 
-/// Hands leased emails that were not sent back at once (a worker that is stopping).
-pub async fn release(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+/// Hands back at once the emails of the lease `until` that were not sent (a worker that is
+/// stopping, or whose lease is running out); an email another worker has leased since is not
+/// touched.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    until: DateTime<Utc>,
+) -> QueryResult<()> {
     diesel::update(
         email_outbox::table
             .filter(email_outbox::id.eq_any(ids))
-            .filter(email_outbox::status.eq(Delivery::Pending.as_str())),
+            .filter(email_outbox::status.eq(Delivery::Pending.as_str()))
+            .filter(email_outbox::next_attempt_at.eq(until)),
     )
     .set(email_outbox::next_attempt_at.eq(diesel::dsl::now))
     .execute(conn)

@@ -152,24 +152,30 @@ pub async fn claim_run(
 }
 
 /// Rate-limit rows whose quota is whole again and back-off rows past their `forget_at`: both
-/// count as absent already, so deleting them changes no answer. Batched and `SKIP LOCKED`, so a
-/// request counting against one of them never waits for the sweep.
+/// count as absent already, so deleting them changes no answer. By the database's clock (the one
+/// the rows were written by), batched and `SKIP LOCKED`, so a request counting against one of
+/// them never waits for this.
 pub async fn delete_spent_throttles(
     conn: &mut AsyncPgConnection,
     batch: i64,
 ) -> QueryResult<usize> {
     let mut total = 0;
-    for expiry in [SPENT_RATE_LIMITS, SPENT_BACKOFFS] {
-        total += delete_expired(conn, &expiry, Utc::now(), batch).await?;
+    for sql in [
+        "DELETE FROM rate_limits WHERE ctid IN (SELECT ctid FROM rate_limits \
+         WHERE theoretical_arrival < now() LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        "DELETE FROM sign_in_backoff WHERE ctid IN (SELECT ctid FROM sign_in_backoff \
+         WHERE forget_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ] {
+        loop {
+            let done = diesel::sql_query(sql)
+                .bind::<BigInt, _>(batch)
+                .execute(conn)
+                .await?;
+            total += done;
+            if done < batch as usize {
+                break;
+            }
+        }
     }
     Ok(total)
 }
-
-const SPENT_RATE_LIMITS: Expiry = Expiry {
-    table: "rate_limits",
-    condition: "theoretical_arrival < $1",
-};
-const SPENT_BACKOFFS: Expiry = Expiry {
-    table: "sign_in_backoff",
-    condition: "forget_at < $1",
-};

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use chrono::SubsecRound;
 use diesel_async::AsyncConnection;
 use lettre::Message;
 use lettre::message::Mailbox;
@@ -50,8 +51,12 @@ pub async fn run(
     }
 }
 
-/// How long a leased batch stays invisible to other workers; longer than any send can take.
+/// How long a leased batch stays invisible to other workers.
 const LEASE: Duration = Duration::from_secs(300);
+/// A batch stops being sent this long before its lease ends (the rest is handed back), so a
+/// slow SMTP server can never make another worker send an email this one is still sending: one
+/// send's SMTP commands time out well within it.
+const LEASE_MARGIN: Duration = Duration::from_secs(120);
 
 /// Sends one batch of due emails; returns how many were attempted. Rows are leased in a short
 /// transaction, sent with no transaction open, and each marked on its own, so a slow SMTP server
@@ -62,15 +67,17 @@ async fn deliver_due(
     options: &DeliveryOptions,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<usize> {
+    let until = (chrono::Utc::now() + LEASE).trunc_subsecs(6);
+    let send_before = std::time::Instant::now() + (LEASE - LEASE_MARGIN);
     let due = {
         let mut conn = pool.get().await?;
-        conn.transaction(async |conn| outbox::lease_due(conn, BATCH, LEASE).await)
+        conn.transaction(async |conn| outbox::lease_due(conn, BATCH, until).await)
             .await?
     };
     for (sent, email) in due.iter().enumerate() {
-        if *stop.borrow() {
+        if *stop.borrow() || std::time::Instant::now() >= send_before {
             let unsent: Vec<_> = due[sent..].iter().map(|email| email.id).collect();
-            outbox::release(&mut *pool.get().await?, &unsent).await?;
+            outbox::release(&mut *pool.get().await?, &unsent, until).await?;
             break;
         }
         let outcome = send(mailer, options, email).await;

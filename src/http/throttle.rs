@@ -2,9 +2,11 @@
 //! read, so every answer of a throttled operation — a 422 as
 //! much as a 202 — carries the `RateLimit-Policy` and `RateLimit` fields (added by
 //! `middleware::response_headers` from the status this leaves on the request). The count is one
-//! statement in the database, shared by every instance.
+//! statement in the database, shared by every instance; a refusal that still stands is answered
+//! from this instance's memory.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -66,16 +68,27 @@ async fn count<L: Limit>(req: &HttpRequest) -> Result<(), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no AppState")))?;
-    let limit = L::limit(&state.throttles);
-    let key = state.throttles.keys.client(client_ip(req, state));
-    let (allowed, ahead) = throttles::take_rate_limit(
-        &mut *state.pool.get().await?,
-        limit.policy,
-        &key,
-        limit.interval(),
-        limit.window,
-    )
-    .await?;
+    let throttles = &state.throttles;
+    let limit = L::limit(throttles);
+    let key = throttles.keys.client(client_ip(req, state));
+    let now = Instant::now();
+    let (allowed, ahead) = match throttles.refusals.standing(&limit, &key, now) {
+        Some(ahead) => (false, ahead),
+        None => {
+            let (allowed, ahead) = throttles::take_rate_limit(
+                &mut *state.pool.get().await?,
+                limit.policy,
+                &key,
+                limit.interval(),
+                limit.window,
+            )
+            .await?;
+            if !allowed {
+                throttles.refusals.remember(&limit, &key, ahead, now);
+            }
+            (allowed, ahead)
+        }
+    };
     let status = limit.status(allowed, ahead);
     req.extensions_mut().insert(status);
     match status.retry_after {

@@ -64,12 +64,10 @@ pub async fn sweep(pool: &DbPool, settings: &Settings) -> anyhow::Result<SweepRe
     Ok(report)
 }
 
-/// The job's name in `background_runs`.
-const JOB: &str = "retention-sweep";
-
 /// Sweeps once every `interval` across all instances, forever: each instance asks every
-/// `min(interval, 1 min)` and only the one that claims the period sweeps. The caller stops it by
-/// dropping the future.
+/// `min(interval, 1 min)` and only the one that claims the period sweeps. Spent throttle rows go
+/// on every instance's every tick (they are cheap to find, and a flood of fresh clients must not
+/// wait an hour to be cleared). The caller stops it by dropping the future.
 pub async fn run_periodically(pool: DbPool, settings: Settings, interval: std::time::Duration) {
     let tick = interval.min(std::time::Duration::from_secs(60));
     loop {
@@ -78,11 +76,17 @@ pub async fn run_periodically(pool: DbPool, settings: Settings, interval: std::t
             Ok(None) => {}
             Err(error) => tracing::warn!(error = %error, "retention sweep failed"),
         }
+        if let Err(error) = delete_spent_throttles(&pool).await {
+            tracing::warn!(error = %error, "spent throttle rows not deleted");
+        }
         tokio::time::sleep(tick).await;
     }
 }
 
-/// This period's sweep, if this instance is the one to claim it; spent throttle rows go too.
+/// The job's name in `background_runs`.
+const JOB: &str = "retention-sweep";
+
+/// This period's sweep, if this instance is the one to claim it.
 async fn claim_and_sweep(
     pool: &DbPool,
     settings: &Settings,
@@ -91,8 +95,11 @@ async fn claim_and_sweep(
     if !store::claim_run(&mut *pool.get().await?, JOB, interval).await? {
         return Ok(None);
     }
-    let report = sweep(pool, settings).await?;
+    Ok(Some(sweep(pool, settings).await?))
+}
+
+async fn delete_spent_throttles(pool: &DbPool) -> anyhow::Result<()> {
     let spent = store::delete_spent_throttles(&mut *pool.get().await?, BATCH).await?;
     tracing::debug!(spent, "spent throttle rows deleted");
-    Ok(Some(report))
+    Ok(())
 }

@@ -160,7 +160,7 @@ async fn emails_queued_through_two_instances_are_each_delivered_once() {
     assert!(statuses.iter().all(|s| s.as_u16() == 202), "{statuses:?}");
 
     // Both workers deliver; wait until the outbox has nothing left to send.
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if app.count("email_outbox WHERE status <> 'sent'").await == 0 {
             break;
         }
@@ -213,17 +213,16 @@ fn header<'m>(message: &'m str, name: &str) -> &'m str {
 #[tokio::test]
 async fn background_work_is_claimed_by_one_instance_per_period() {
     let app = spawn_app_with(|_| {}).await;
+    // A job of the test's own: the app's own sweeper is claiming the retention sweep meanwhile.
+    app.sql("INSERT INTO background_runs (job) VALUES ('test-job')")
+        .await;
     for round in 0..5 {
         // Twenty instances' sweepers asking at the same moment, each on its own connection.
         let claims = join_all((0..20).map(|_| async {
             let mut conn = app.db().await;
-            mynorfolk::db::retention::claim_run(
-                &mut conn,
-                "retention-sweep",
-                Duration::from_secs(3600),
-            )
-            .await
-            .unwrap()
+            mynorfolk::db::retention::claim_run(&mut conn, "test-job", Duration::from_secs(3600))
+                .await
+                .unwrap()
         }))
         .await;
         let expected = usize::from(round == 0);
@@ -233,11 +232,13 @@ async fn background_work_is_claimed_by_one_instance_per_period() {
             "round {round}: one claim per period, and the period has not passed"
         );
     }
-    app.sql("UPDATE background_runs SET last_started_at = now() - interval '2 hours'")
-        .await;
+    app.sql(
+        "UPDATE background_runs SET last_started_at = now() - interval '2 hours' WHERE job = 'test-job'",
+    )
+    .await;
     let claims = join_all((0..20).map(|_| async {
         let mut conn = app.db().await;
-        mynorfolk::db::retention::claim_run(&mut conn, "retention-sweep", Duration::from_secs(3600))
+        mynorfolk::db::retention::claim_run(&mut conn, "test-job", Duration::from_secs(3600))
             .await
             .unwrap()
     }))
@@ -276,21 +277,22 @@ impl Balancer {
 
     async fn probe(self: Arc<Self>) {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
+            .timeout(Duration::from_millis(250))
             .build()
             .unwrap();
-        while !self.stop.load(Ordering::Relaxed) {
-            for n in 0..2 {
-                let ready = client
-                    .get(format!("{}/health/ready", self.address(n)))
-                    .send()
-                    .await;
-                let status = ready.map(|r| r.status().as_u16()).unwrap_or(0);
-                if status == 503 {
-                    self.saw_draining[n].store(true, Ordering::Relaxed);
-                }
-                self.up[n].store(status == 200, Ordering::Relaxed);
+        let check = async |n: usize| {
+            let ready = client
+                .get(format!("{}/health/ready", self.address(n)))
+                .send()
+                .await;
+            let status = ready.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 503 {
+                self.saw_draining[n].store(true, Ordering::Relaxed);
             }
+            self.up[n].store(status == 200, Ordering::Relaxed);
+        };
+        while !self.stop.load(Ordering::Relaxed) {
+            tokio::join!(check(0), check(1));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -344,19 +346,27 @@ impl Balancer {
     /// Until `more` further requests have been answered.
     async fn progress(&self, more: usize) {
         let target = self.counts.answered.load(Ordering::Relaxed) + more;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while self.counts.answered.load(Ordering::Relaxed) < target {
+            assert!(std::time::Instant::now() < deadline, "no progress");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     async fn until_up(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !self.up[n].load(Ordering::Relaxed) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instance {n} never ready"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
 
-const DRAIN: [(&str, &str); 1] = [("APP_SERVER__DRAIN_SECS", "1")];
+/// Several probe intervals, so the balancer has moved away before the listener closes.
+const DRAIN: [(&str, &str); 1] = [("APP_SERVER__DRAIN_SECS", "2")];
 
 #[tokio::test]
 async fn a_rolling_restart_under_load_answers_every_accepted_request() {
@@ -452,7 +462,12 @@ async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absen
                 })
             })
             .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while answered.load(Ordering::Relaxed) < kill_after {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no answers from the instance"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         instance.kill();

@@ -120,8 +120,9 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Stops this instance at once, as a crash would: in-flight work and its background workers
-    /// (email delivery, sweeps) are dropped, the database stays.
+    /// Stops this instance's requests at once, as a crash would (in-flight requests are cut off;
+    /// the database stays); its background work then stops as after SIGTERM. For a real crash
+    /// of everything, run a process (`start_process`) and `kill` it.
     pub async fn crash(&self) {
         self.server.stop(false).await;
     }
