@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, smtp_sink, spawn_app_with};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_problem, smtp_sink, smtp_sink_stalling, spawn_app_with,
+};
 
 /// `count` requests at once, alternating between `addresses`; returns their statuses.
 async fn sign_ins_across(
@@ -191,6 +193,60 @@ async fn emails_queued_through_two_instances_are_each_delivered_once() {
         .map(|row| format!("<{}@mynorfolk.norfolk.gov.uk>", row.id))
         .collect();
     assert_eq!(message_ids, expected);
+}
+
+#[tokio::test]
+async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    // The first message is received but never acknowledged.
+    tokio::spawn(smtp_sink_stalling(listener, received.clone(), 1));
+    // The harness's own instance polls once at start, then not for an hour: the processes send.
+    let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
+    let mailer = [("SMTP_URL", smtp.as_str())];
+    let first = app.start_process(&mailer).await;
+    let signed_up = app
+        .client
+        .post(first.url("/api/v1/accounts"))
+        .json(&json!({"name": "Resident", "email": "once@example.org",
+                      "password": PASSWORD, "accept_terms": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 202);
+    for _ in 0..400 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "the first attempt reached the server"
+    );
+    // Crashed mid-send: the email stays leased; once the lease runs out another instance sends.
+    first.kill();
+    drop(first);
+    assert_eq!(app.count("email_outbox WHERE status = 'pending'").await, 1);
+    app.sql("UPDATE email_outbox SET next_attempt_at = now()")
+        .await;
+    let _second = app.start_process(&mailer).await;
+    for _ in 0..400 {
+        if app.count("email_outbox WHERE status = 'sent'").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("email_outbox WHERE status = 'sent'").await, 1);
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "sent twice: at least once");
+    assert_eq!(
+        header(&messages[0], "Message-ID"),
+        header(&messages[1], "Message-ID"),
+        "the receiver can tell the second is the first again"
+    );
 }
 
 #[derive(diesel::QueryableByName)]
@@ -433,6 +489,8 @@ async fn a_rolling_restart_under_load_answers_every_accepted_request() {
 
 #[tokio::test]
 async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absent() {
+    // Beside the submits, sign-ins (a session and its refresh token) and data requests (the
+    // request, its audit row and its receipt) are in flight too.
     let app = spawn_app_with(|_| {}).await;
     let token = app
         .verified_resident("crash@example.org")
@@ -441,29 +499,49 @@ async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absen
     let submission =
         json!({"service": "skip-permit", "details": app.details_example("skip-permit").await});
     let mut created = Vec::new();
-    for kill_after in [1, 10, 25] {
+    // Killed once 1 answer came, once 25 had, and (sign-ins hash at idle priority, so they
+    // finish last) once 2 sign-ins had succeeded.
+    for (kill_after, kill_after_sign_ins) in [(1, 0), (25, 0), (0, 2)] {
+        // A killed sign-in was counted as a failure and never cleared: not this test's subject.
+        app.sql("DELETE FROM sign_in_backoff").await;
         let instance = app.start_process(&[]).await;
         let answered = Arc::new(AtomicUsize::new(0));
-        let submits: Vec<_> = (0..50)
-            .map(|_| {
-                // A client each: 50 connections, 50 requests in flight at once.
+        let signed_in = Arc::new(AtomicUsize::new(0));
+        let submits: Vec<_> = (0..70)
+            .map(|n| {
+                // A client each: 70 connections, 70 requests in flight at once.
                 let client = reqwest::Client::new();
-                let request = client
-                    .post(instance.url("/api/v1/applications"))
-                    .bearer_auth(&token)
-                    .json(&submission);
-                let answered = answered.clone();
+                let request = match n % 7 {
+                    5 => client
+                        .post(instance.url("/api/v1/sessions"))
+                        .json(&json!({"email": "crash@example.org", "password": PASSWORD})),
+                    6 => client
+                        .post(instance.url("/api/v1/me/data-requests"))
+                        .bearer_auth(&token)
+                        .json(&json!({"type": "access"})),
+                    _ => client
+                        .post(instance.url("/api/v1/applications"))
+                        .bearer_auth(&token)
+                        .json(&submission),
+                };
+                let (answered, signed_in) = (answered.clone(), signed_in.clone());
                 tokio::spawn(async move {
                     let response = request.send().await.ok()?;
                     let status = response.status().as_u16();
                     let body: serde_json::Value = response.json().await.ok()?;
                     answered.fetch_add(1, Ordering::Relaxed);
-                    (status == 201).then(|| body["id"].as_str().unwrap().to_owned())
+                    if body["refresh_token"].is_string() {
+                        signed_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (status == 201 && body["reference"].is_string())
+                        .then(|| body["id"].as_str().unwrap().to_owned())
                 })
             })
             .collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while answered.load(Ordering::Relaxed) < kill_after {
+        while answered.load(Ordering::Relaxed) < kill_after
+            || signed_in.load(Ordering::Relaxed) < kill_after_sign_ins
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no answers from the instance"
@@ -511,6 +589,26 @@ async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absen
             .await,
         applications,
         "one receipt each"
+    );
+    // Every session has its refresh token; every data request its audit row and its receipt.
+    let sessions_without_token = "sessions s WHERE NOT EXISTS \
+        (SELECT 1 FROM refresh_tokens r WHERE r.session_id = s.id)";
+    assert_eq!(app.count(sessions_without_token).await, 0);
+    let requests_without_audit = "data_requests d WHERE NOT EXISTS (SELECT 1 FROM audit_events e \
+        WHERE e.target_id = d.id AND e.action = 'data_request.received')";
+    assert_eq!(app.count(requests_without_audit).await, 0);
+    assert_eq!(
+        app.count("email_outbox WHERE template = 'data_request_received'")
+            .await,
+        app.count("data_requests").await
+    );
+    let (requests, sessions) = (
+        app.count("data_requests").await,
+        app.count("sessions").await,
+    );
+    assert!(
+        requests > 0 && sessions > 1,
+        "{requests} data requests, {sessions} sessions"
     );
     // And every application the client was told about is there.
     for id in &created {

@@ -7,11 +7,23 @@ use tokio::net::TcpListener;
 
 /// A minimal SMTP server that accepts every message and keeps its text.
 pub async fn smtp_sink(listener: TcpListener, received: Arc<Mutex<Vec<String>>>) {
+    smtp_sink_stalling(listener, received, 0).await;
+}
+
+/// The same, except that the first `stalls` messages are kept but never answered: the sender
+/// cannot tell whether they were delivered (as when it crashes mid-send).
+pub async fn smtp_sink_stalling(
+    listener: TcpListener,
+    received: Arc<Mutex<Vec<String>>>,
+    stalls: usize,
+) {
+    let stalls = Arc::new(std::sync::atomic::AtomicUsize::new(stalls));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             return;
         };
         let received = received.clone();
+        let stalls = stalls.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).lines();
@@ -31,6 +43,16 @@ pub async fn smtp_sink(listener: TcpListener, received: Arc<Mutex<Vec<String>>>)
                         message.push('\n');
                     }
                     received.lock().unwrap().push(message);
+                    let stall = stalls
+                        .fetch_update(
+                            std::sync::atomic::Ordering::Relaxed,
+                            std::sync::atomic::Ordering::Relaxed,
+                            |n| n.checked_sub(1),
+                        )
+                        .is_ok();
+                    if stall {
+                        std::future::pending::<()>().await;
+                    }
                     b"250 queued\r\n"
                 } else if command.starts_with("QUIT") {
                     write.write_all(b"221 bye\r\n").await.ok();
