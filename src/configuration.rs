@@ -331,12 +331,9 @@ impl Settings {
             ));
         }
         let limits = &self.limits;
-        if limits.failed_sign_ins_before_backoff > 1000
-            || limits.backoff_base_secs > limits.backoff_max_secs
-            || limits.backoff_max_secs > 86_400
-        {
+        if limits.backoff_base_secs > limits.backoff_max_secs || limits.backoff_max_secs > 86_400 {
             return Err(ConfigError::Inconsistent(
-                "the sign-in back-off needs failed_sign_ins_before_backoff <= 1000 and backoff_base_secs <= backoff_max_secs <= 86400".into(),
+                "the sign-in back-off needs backoff_base_secs <= backoff_max_secs <= 86400".into(),
             ));
         }
         Ok(())

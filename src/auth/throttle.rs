@@ -151,16 +151,15 @@ impl Backoff {
         self.base.saturating_mul(1 << doublings).min(self.max)
     }
 
-    /// `lock_after(1)`, `lock_after(2)`, … up to the first that reaches its cap: the store
-    /// applies the last one to every later failure.
+    /// The locks of the failures after the free ones — `lock_after(free + 1)`, `lock_after(free +
+    /// 2)`, … — up to the first that reaches its cap: the store applies the last one to every
+    /// later failure. At most 17 entries, however many failures are free.
     pub fn schedule(&self) -> Vec<Duration> {
         let mut locks = Vec::new();
-        for failures in 1.. {
-            let lock = self.lock_after(failures);
+        for beyond in 1..=17 {
+            let lock = self.lock_after(self.free_failures.saturating_add(beyond));
             locks.push(lock);
-            if failures > self.free_failures
-                && (lock >= self.max || failures > self.free_failures + 16)
-            {
+            if lock >= self.max {
                 break;
             }
         }
@@ -313,8 +312,8 @@ mod tests {
         let schedule: Vec<u64> = backoff.schedule().iter().map(Duration::as_secs).collect();
         assert_eq!(
             schedule,
-            [0, 0, 30, 60, 100],
-            "ends at the first capped lock"
+            [30, 60, 100],
+            "after the free ones, to the first capped lock"
         );
         let long = Backoff {
             free_failures: 0,
@@ -322,6 +321,15 @@ mod tests {
             max: Duration::from_secs(86_400),
         };
         assert_eq!(long.schedule().len(), 17, "doublings stop at 2^16");
+        let generous = Backoff {
+            free_failures: 1_000_000,
+            ..backoff
+        };
+        assert_eq!(
+            generous.schedule().len(),
+            3,
+            "as short with any number of free failures"
+        );
     }
 
     #[test]

@@ -51,23 +51,26 @@ pub async fn take_rate_limit(
 }
 
 /// Counts a sign-in attempt for `address_key` as a failure (before its password is checked):
-/// `Some(wait)` while the address is locked (and nothing is counted), `None` otherwise.
-/// `schedule[n - 1]` is how long the n-th failure in a row locks the address for (the last entry
-/// for every later one); a key idle for `forget_after` past its last lock starts afresh.
+/// `Some(wait)` while the address is locked (and nothing is counted), `None` otherwise. The
+/// first `free` failures in a row lock nothing; then `locks[n - 1]` is how long the n-th after
+/// them locks the address for (the last entry for every later one). A key idle for
+/// `forget_after` past its last lock starts afresh.
 ///
 /// Takes a shared reference so it can travel with the account lookup in one round trip.
 pub async fn begin_sign_in_attempt(
     conn: &AsyncPgConnection,
     address_key: &[u8],
-    schedule: &[Duration],
+    free: u32,
+    locks: &[Duration],
     forget_after: Duration,
 ) -> QueryResult<Option<Duration>> {
-    let schedule: Vec<i64> = schedule.iter().copied().map(micros).collect();
-    // As above, the clock is read once the row is locked.
+    let locks: Vec<i64> = locks.iter().copied().map(micros).collect();
+    // As above, the clock is read once the row is locked. The n-th failure's lock, in µs, is
+    // `CASE WHEN n <= $4 THEN 0 ELSE $2[least(n - $4, cardinality($2))] END`.
     let counted: Counted = diesel::sql_query(
         "INSERT INTO sign_in_backoff AS b (address_key, failures, locked_until, forget_at, refused) \
-         VALUES ($1, 1, clock_timestamp() + $2[1] * interval '1 microsecond', \
-                 clock_timestamp() + ($2[1] + $3) * interval '1 microsecond', false) \
+         SELECT $1, 1, clock_timestamp() + lock, clock_timestamp() + lock + $3 * interval '1 microsecond', false \
+         FROM (SELECT CASE WHEN 1 <= $4 THEN 0 ELSE $2[1] END * interval '1 microsecond' AS lock) AS first \
          ON CONFLICT (address_key) DO UPDATE SET (failures, locked_until, forget_at, refused) = ( \
              SELECT CASE WHEN locked THEN b.failures ELSE counted END, \
                     CASE WHEN locked THEN b.locked_until ELSE at + lock END, \
@@ -77,13 +80,16 @@ pub async fn begin_sign_in_attempt(
              FROM (SELECT clock_timestamp() AS at) AS clock, \
                   LATERAL (SELECT b.locked_until > at AS locked, \
                           CASE WHEN b.forget_at <= at THEN 0 ELSE b.failures END + 1 AS counted) AS attempt, \
-                  LATERAL (SELECT $2[least(counted, cardinality($2))] * interval '1 microsecond' AS lock) AS rule) \
+                  LATERAL (SELECT CASE WHEN counted <= $4 THEN 0 \
+                                       ELSE $2[least(counted - $4, cardinality($2))] END \
+                                  * interval '1 microsecond' AS lock) AS rule) \
          RETURNING refused AS decided, \
              (extract(epoch FROM locked_until - clock_timestamp()) * 1000000)::bigint AS ahead_us",
     )
     .bind::<Bytea, _>(address_key)
-    .bind::<Array<BigInt>, _>(schedule)
+    .bind::<Array<BigInt>, _>(locks)
     .bind::<BigInt, _>(micros(forget_after))
+    .bind::<BigInt, _>(i64::from(free))
     .get_result(&mut { conn })
     .await?;
     Ok(counted.decided.then(|| from_micros(counted.ahead_us)))

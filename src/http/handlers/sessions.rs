@@ -91,7 +91,13 @@ pub async fn sign_in(
     let account = {
         let conn = state.pool.get().await?;
         let (locked, account) = futures_util::future::try_join(
-            throttles::begin_sign_in_attempt(&conn, &address_key, &backoff.schedule(), backoff.max),
+            throttles::begin_sign_in_attempt(
+                &conn,
+                &address_key,
+                backoff.free_failures,
+                &backoff.schedule(),
+                backoff.max,
+            ),
             accounts::find_by_email(&conn, &key),
         )
         .await?;
