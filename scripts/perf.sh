@@ -111,13 +111,14 @@ read -r _ R R_P99 R_ERR < <(run_wrk read 32 get "$BASE/api/v1/applications?limit
 read -r _ W _ W_ERR < <(run_wrk submit 16 submit "$BASE/api/v1/applications")
 
 # I: what one submit writes, in one transaction (the account lock and liveness check, the
-# reference number, the application, its first event, its audit row), by the service's role.
+# reference number, the application, its first event, its audit row, its receipt email), by the
+# service's role; one statement after another (the service pipelines some of them).
 ACCOUNT=$("${PSQL[@]}" -c "SELECT id FROM accounts WHERE email LIKE 'perf-%' LIMIT 1" mynorfolk)
 DETAILS=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["details"]).replace("\x27", "\x27\x27"))' "$WORK/submit.json")
 cat > "$WORK/submit.sql" <<EOF
 BEGIN;
 SELECT pg_advisory_xact_lock_shared(hashtextextended('$ACCOUNT'::text, 0));
-SELECT id FROM accounts WHERE id = '$ACCOUNT' AND erased_at IS NULL LIMIT 1;
+SELECT * FROM accounts WHERE id = '$ACCOUNT' AND erased_at IS NULL LIMIT 1;
 SELECT nextval('application_number_seq');
 INSERT INTO applications (reference, account_id, service_code, status, details, fee_pence, expected_decision_by)
   VALUES ('PGB-' || (random() * 1e12)::bigint, '$ACCOUNT', 'skip-permit', 'submitted', '$DETAILS', 5000, current_date + 5)
@@ -126,6 +127,9 @@ INSERT INTO application_events (application_id, from_status, to_status, actor_ro
   VALUES (:application, NULL, 'submitted', 'resident', '$ACCOUNT');
 INSERT INTO audit_events (actor_id, actor_role, action, target_type, target_id, subject_id, request_id)
   VALUES ('$ACCOUNT', 'resident', 'application.submitted', 'application', :application, '$ACCOUNT', 'pgbench');
+INSERT INTO email_outbox (account_id, to_address, template, subject, body_text, delete_after_send)
+  VALUES ('$ACCOUNT', 'perf@example.org', 'application_received', 'We have received your application',
+          'Hello, we have received your application. We aim to decide it by 9 December 2026.', false);
 COMMIT;
 EOF
 I=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECONDS_EACH" -f "$WORK/submit.sql" -h 127.0.0.1 -p "$PGPORT" \

@@ -194,43 +194,61 @@ diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::Bi
 diesel::define_sql_function!(fn pg_advisory_xact_lock_shared(key: diesel::sql_types::BigInt) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
 /// Takes the account lock (see above) and says whether the account is live.
-async fn lock(conn: &mut AsyncPgConnection, id: AccountId, exclusive: bool) -> QueryResult<bool> {
+async fn lock(
+    conn: &AsyncPgConnection,
+    id: AccountId,
+    exclusive: bool,
+) -> QueryResult<Option<Account>> {
     // The same key as `hashtextextended(id::text, 0)` in SQL: a uuid's text is its hyphenated
     // lower-case form, as Rust writes it.
     let key = hashtextextended(id.0.to_string(), 0_i64);
-    match exclusive {
-        true => {
-            diesel::select(pg_advisory_xact_lock(key).is_null())
-                .execute(conn)
-                .await?
-        }
-        false => {
-            diesel::select(pg_advisory_xact_lock_shared(key).is_null())
-                .execute(conn)
-                .await?
+    let locked = async {
+        match exclusive {
+            true => {
+                diesel::select(pg_advisory_xact_lock(key).is_null())
+                    .execute(&mut { conn })
+                    .await
+            }
+            false => {
+                diesel::select(pg_advisory_xact_lock_shared(key).is_null())
+                    .execute(&mut { conn })
+                    .await
+            }
         }
     };
-    // A statement of its own, so that it sees whatever committed while the lock was awaited.
-    let live: Option<AccountId> = accounts::table
-        .find(id)
-        .filter(accounts::erased_at.is_null())
-        .select(accounts::id)
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(live.is_some())
+    // Sent behind the lock in the same round trip: the server runs it once the lock is granted,
+    // as a statement of its own, so it sees whatever committed while the lock was awaited.
+    let live = async {
+        accounts::table
+            .find(id)
+            .filter(accounts::erased_at.is_null())
+            .select(Account::as_select())
+            .first(&mut { conn })
+            .await
+            .optional()
+    };
+    let (_, live) = futures_util::future::try_join(locked, live).await?;
+    Ok(live)
 }
 
 /// Takes the account lock, shared, for the rest of the caller's transaction; `false` when the
 /// account is erased (or gone), in which case the caller must write nothing about the person.
-pub async fn lock_active(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
+pub async fn lock_active(conn: &AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
+    Ok(lock(conn, id, false).await?.is_some())
+}
+
+/// `lock_active`, returning the account as it is once locked.
+pub async fn lock_active_account(
+    conn: &AsyncPgConnection,
+    id: AccountId,
+) -> QueryResult<Option<Account>> {
     lock(conn, id, false).await
 }
 
 /// Takes the account lock exclusively (for an erasure): every other writer waits, and then finds
 /// the account erased.
-pub async fn lock_for_erasure(conn: &mut AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
-    lock(conn, id, true).await
+pub async fn lock_for_erasure(conn: &AsyncPgConnection, id: AccountId) -> QueryResult<bool> {
+    Ok(lock(conn, id, true).await?.is_some())
 }
 
 /// `lock_active` for the account holding `normalized`, returning it as it is once locked (`None`

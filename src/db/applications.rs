@@ -202,10 +202,10 @@ pub struct NewEvent<'a> {
     pub internal_note: Option<&'a str>,
 }
 
-pub async fn insert_event(conn: &mut AsyncPgConnection, event: &NewEvent<'_>) -> QueryResult<()> {
+pub async fn insert_event(conn: &AsyncPgConnection, event: &NewEvent<'_>) -> QueryResult<()> {
     diesel::insert_into(application_events::table)
         .values(event)
-        .execute(conn)
+        .execute(&mut { conn })
         .await?;
     Ok(())
 }

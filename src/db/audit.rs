@@ -40,16 +40,13 @@ pub struct Event<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub async fn record(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    event: Event<'_>,
-) -> QueryResult<()> {
+/// Takes a shared reference, so it can be pipelined with the change it records.
+pub async fn record(conn: &AsyncPgConnection, actor: &Actor, event: Event<'_>) -> QueryResult<()> {
     // One row as a single-row insert (not a batch of one): diesel prepares it once per
     // connection, and nearly every write records one event.
     diesel::insert_into(audit_events::table)
         .values(row(actor, &event))
-        .execute(conn)
+        .execute(&mut { conn })
         .await?;
     Ok(())
 }

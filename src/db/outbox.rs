@@ -35,9 +35,10 @@ pub struct NewEmail {
     pub body: String,
 }
 
-/// Queues `email` for `to`, in the caller's transaction.
+/// Queues `email` for `to`, in the caller's transaction (a shared reference: it can be pipelined
+/// with the change that sends it).
 pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     account_id: Option<AccountId>,
     to: &str,
     email: &NewEmail,
@@ -47,7 +48,7 @@ pub async fn enqueue(
 
 /// Queues an email whose row is deleted once sent (for a person who has just been erased).
 pub async fn enqueue_ephemeral(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     to: &str,
     email: &NewEmail,
 ) -> QueryResult<()> {
@@ -55,7 +56,7 @@ pub async fn enqueue_ephemeral(
 }
 
 async fn insert(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     account_id: Option<AccountId>,
     to: &str,
     email: &NewEmail,
@@ -70,7 +71,7 @@ async fn insert(
             email_outbox::body_text.eq(&email.body),
             email_outbox::delete_after_send.eq(delete_after_send),
         ))
-        .execute(conn)
+        .execute(&mut { conn })
         .await?;
     Ok(())
 }

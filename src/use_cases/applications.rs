@@ -28,8 +28,9 @@ pub struct Answer {
 }
 
 /// Submits an application (details already validated) with its first event, audit row and
-/// receipt email, in one transaction. With an Idempotency-Key the first request's answer is stored in that same
-/// transaction: a retry gets it back, and the same key with another body is a conflict.
+/// receipt email, in one transaction. With an Idempotency-Key the first request's answer is
+/// stored in that same transaction: a retry gets it back, and the same key with another body is
+/// a conflict.
 pub async fn submit(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -42,9 +43,9 @@ pub async fn submit(
     let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
     conn.transaction(async move |conn| {
         // The account first (the lock order of `db::accounts`); a replay needs it live too.
-        if !accounts::lock_active(conn, account).await? {
+        let Some(applicant) = accounts::lock_active_account(conn, account).await? else {
             return Err(Error::Erased);
-        }
+        };
         if let Some(key) = key
             && let Some(stored) =
                 store::claim_idempotency_key(conn, account, key, &request_hash).await?
@@ -59,7 +60,7 @@ pub async fn submit(
                 body: stored.body,
             });
         }
-        let application = insert_submitted(conn, actor, account, service, details).await?;
+        let application = insert_submitted(conn, actor, &applicant, service, details).await?;
         let body = view(application).map_err(anyhow::Error::from)?;
         if let Some(key) = key {
             store::store_idempotent_response(conn, account, key, 201, &body).await?;
@@ -70,11 +71,12 @@ pub async fn submit(
 }
 
 /// Stores a new application with its first event, its audit row and the receipt emailed to the
-/// applicant, in the caller's transaction.
+/// applicant, in the caller's transaction. The three rows that follow the application are sent
+/// together (pipelined: one round trip).
 async fn insert_submitted(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: AccountId,
+    applicant: &accounts::Account,
     service: &Service,
     details: &serde_json::Value,
 ) -> Result<Application, diesel::result::Error> {
@@ -86,7 +88,7 @@ async fn insert_submitted(
         conn,
         &NewApplication {
             reference: &reference,
-            account_id: account,
+            account_id: applicant.id,
             service_code: &service.code,
             status: Status::Submitted.as_str(),
             details,
@@ -95,36 +97,36 @@ async fn insert_submitted(
         },
     )
     .await?;
-    store::insert_event(
-        conn,
-        &NewEvent {
-            application_id: application.id,
-            from_status: None,
-            to_status: Status::Submitted.as_str(),
-            actor_role: actor.role,
-            actor_id: actor.id,
-            public_note: None,
-            internal_note: None,
-        },
-    )
-    .await?;
-    audit::record(
-        conn,
-        actor,
-        application_event("application.submitted", &application),
-    )
-    .await?;
-    let applicant = accounts::find(conn, account).await?;
+    let event = NewEvent {
+        application_id: application.id,
+        from_status: None,
+        to_status: Status::Submitted.as_str(),
+        actor_role: actor.role,
+        actor_id: actor.id,
+        public_note: None,
+        internal_note: None,
+    };
     let receipt = Template::ApplicationReceived {
-        name: applicant.name,
+        name: applicant.name.clone(),
         reference: application.reference.clone(),
         service: service.name.clone(),
         decision_by: application
             .expected_decision_by
             .format("%-d %B %Y")
             .to_string(),
-    };
-    outbox::enqueue(conn, Some(account), &applicant.email, &receipt.email()).await?;
+    }
+    .email();
+    let conn: &AsyncPgConnection = conn;
+    futures_util::future::try_join3(
+        store::insert_event(conn, &event),
+        audit::record(
+            conn,
+            actor,
+            application_event("application.submitted", &application),
+        ),
+        outbox::enqueue(conn, Some(applicant.id), &applicant.email, &receipt),
+    )
+    .await?;
     Ok(application)
 }
 

@@ -99,11 +99,11 @@ async fn an_undeliverable_email_to_an_erased_person_is_deleted_not_kept() {
         name: "A".into(),
         reset_link: "x".into(),
     };
-    let mut conn = app.db().await;
-    mynorfolk::db::outbox::enqueue_ephemeral(&mut conn, "gone@example.org", &farewell.email())
+    let conn = app.db().await;
+    mynorfolk::db::outbox::enqueue_ephemeral(&conn, "gone@example.org", &farewell.email())
         .await
         .unwrap();
-    mynorfolk::db::outbox::enqueue(&mut conn, None, "kept@example.org", &ordinary.email())
+    mynorfolk::db::outbox::enqueue(&conn, None, "kept@example.org", &ordinary.email())
         .await
         .unwrap();
     for _ in 0..200 {
