@@ -162,12 +162,8 @@ async fn emails_queued_through_two_instances_are_each_delivered_once() {
     assert!(statuses.iter().all(|s| s.as_u16() == 202), "{statuses:?}");
 
     // Both workers deliver; wait until the outbox has nothing left to send.
-    for _ in 0..1200 {
-        if app.count("email_outbox WHERE status <> 'sent'").await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_count("email_outbox WHERE status <> 'sent'", 0)
+        .await;
     assert_eq!(app.count("email_outbox WHERE status = 'sent'").await, 200);
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 200, "each email once");
@@ -233,13 +229,8 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
     app.sql("UPDATE email_outbox SET next_attempt_at = now()")
         .await;
     let _second = app.start_process(&mailer).await;
-    for _ in 0..400 {
-        if app.count("email_outbox WHERE status = 'sent'").await == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.count("email_outbox WHERE status = 'sent'").await, 1);
+    app.wait_for_count("email_outbox WHERE status = 'sent'", 1)
+        .await;
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 2, "sent twice: at least once");
     assert_eq!(

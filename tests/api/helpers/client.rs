@@ -33,6 +33,18 @@ impl TestApp {
         row.n
     }
 
+    /// Waits (up to a minute) until `count(table)` is `expected`, for work done in the background
+    /// (email delivery); fails the test if it never is.
+    pub async fn wait_for_count(&self, table: &str, expected: i64) {
+        for _ in 0..1200 {
+            if self.count(table).await == expected {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(self.count(table).await, expected, "{table}");
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
