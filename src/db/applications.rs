@@ -91,10 +91,10 @@ pub struct NewApplication<'a> {
 diesel::define_sql_function!(fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt);
 
 /// The next number for a human reference. Rolled-back submissions leave gaps, which is fine.
-pub async fn next_reference_number(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+pub async fn next_reference_number(conn: &AsyncPgConnection) -> QueryResult<i64> {
     // A bound name rather than literal SQL, so the statement is prepared once per connection.
     diesel::select(nextval("application_number_seq"))
-        .get_result(conn)
+        .get_result(&mut { conn })
         .await
 }
 

@@ -42,8 +42,15 @@ pub async fn submit(
 ) -> Result<Answer, Error> {
     let request_hash = Sha256::digest(format!("{}\n{details}", service.code)).to_vec();
     conn.transaction(async move |conn| {
-        // The account first (the lock order of `db::accounts`); a replay needs it live too.
-        let Some(applicant) = accounts::lock_active_account(conn, account).await? else {
+        // The account first (the lock order of `db::accounts`); a replay needs it live too. The
+        // reference number is drawn in the same round trip (a replay or an erased account leaves
+        // a gap in the numbers, as a rolled-back submit always has).
+        let (applicant, number) = futures_util::future::try_join(
+            accounts::lock_active_account(conn, account),
+            store::next_reference_number(conn),
+        )
+        .await?;
+        let Some(applicant) = applicant else {
             return Err(Error::Erased);
         };
         if let Some(key) = key
@@ -60,7 +67,8 @@ pub async fn submit(
                 body: stored.body,
             });
         }
-        let application = insert_submitted(conn, actor, &applicant, service, details).await?;
+        let application =
+            insert_submitted(conn, actor, &applicant, service, details, number).await?;
         let body = view(application).map_err(anyhow::Error::from)?;
         if let Some(key) = key {
             store::store_idempotent_response(conn, account, key, 201, &body).await?;
@@ -79,9 +87,9 @@ async fn insert_submitted(
     applicant: &accounts::Account,
     service: &Service,
     details: &serde_json::Value,
+    number: i64,
 ) -> Result<Application, diesel::result::Error> {
     let now = Utc::now();
-    let number = store::next_reference_number(conn).await?;
     let reference = reference(&service.reference_prefix, now.year(), number);
     let target_days = u32::try_from(service.target_decision_days).unwrap_or(0);
     let application = store::insert(
