@@ -105,8 +105,9 @@ impl ApiServer {
     /// answer says `Connection: close` for `server.drain_secs` (requests are still served: the
     /// load balancer is moving clients away), then the listener closes, in-flight requests get
     /// up to `server.shutdown_timeout_secs`, and this returns `Ok` (exit 0). The background work
-    /// stops at the signal: the email worker finishes the email it is sending and hands back the
-    /// rest of its batch for another instance. A second signal stops at once.
+    /// stops at the signal: the email worker finishes the email it is sending (within the
+    /// shutdown timeout) and hands back the rest of its batch for another instance. A second
+    /// signal stops at once.
     ///
     /// The email worker, the reset-link worker and the retention sweep run in this same future;
     /// `stop(false)` on the server handle ends the requests at once and the background work as
@@ -159,7 +160,21 @@ impl ApiServer {
             let _ = stop.send(true);
             outcome
         };
-        let (outcome, ()) = tokio::join!(serving, background);
+        // Once the server has stopped, the background work (an email being sent) gets the
+        // shutdown timeout too; an SMTP server that hangs cannot keep the process alive past it
+        // (that email is then resent after its lease, with the same Message-ID).
+        let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        let mut background = std::pin::pin!(background);
+        let mut serving = std::pin::pin!(serving);
+        let outcome = tokio::select! {
+            outcome = &mut serving => {
+                if tokio::time::timeout(grace, &mut background).await.is_err() {
+                    tracing::warn!("background work still running at the shutdown timeout: stopped");
+                }
+                outcome
+            }
+            () = &mut background => serving.await,
+        };
         Ok(outcome?)
     }
 }

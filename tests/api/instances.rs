@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_problem, smtp_sink, smtp_sink_stalling, spawn_app_with,
+    PASSWORD, TestApp, assert_problem, smtp_sink, smtp_sink_with, spawn_app_with,
 };
 
 /// `count` requests at once, alternating between `addresses`; returns their statuses.
@@ -197,7 +197,12 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
     let smtp = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let received = Arc::new(Mutex::new(Vec::new()));
     // The first message is received but never acknowledged.
-    tokio::spawn(smtp_sink_stalling(listener, received.clone(), 1));
+    tokio::spawn(smtp_sink_with(
+        listener,
+        received.clone(),
+        1,
+        Duration::ZERO,
+    ));
     // The harness's own instance polls once at start, then not for an hour: the processes send.
     let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
     let mailer = [("SMTP_URL", smtp.as_str())];
@@ -237,6 +242,51 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
         header(&messages[0], "Message-ID"),
         header(&messages[1], "Message-ID"),
         "the receiver can tell the second is the first again"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_hands_back_the_emails_it_had_not_sent_yet() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    // A slow server: each message takes a second to be acknowledged.
+    tokio::spawn(smtp_sink_with(
+        listener,
+        received.clone(),
+        0,
+        Duration::from_secs(1),
+    ));
+    // The harness's own instance polls once at start, then not for an hour: the process sends.
+    let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
+    for n in 0..3 {
+        let body = json!({"name": "Resident", "email": format!("slow{n}@example.org"),
+                          "password": PASSWORD, "accept_terms": true});
+        assert_eq!(app.post_json("/api/v1/accounts", &body).await.status(), 202);
+    }
+    let mut instance = app
+        .start_process(&[
+            ("SMTP_URL", smtp.as_str()),
+            ("APP_EMAIL__POLL_INTERVAL_MS", "50"),
+        ])
+        .await;
+    // It has leased all three and is sending the first.
+    for _ in 0..400 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    instance.terminate();
+    let status = instance.exited(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}");
+    // The one being sent finished and is marked; the two it had not started are due again now,
+    // not when the lease runs out in five minutes.
+    assert_eq!(app.count("email_outbox WHERE status = 'sent'").await, 1);
+    assert_eq!(
+        app.count("email_outbox WHERE status = 'pending' AND next_attempt_at <= now()")
+            .await,
+        2
     );
 }
 

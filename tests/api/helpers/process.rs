@@ -30,7 +30,12 @@ impl TestApp {
             .env("PORT", "0")
             .env("APP_EMAIL__OUTBOX_DIR", self.email_dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            // Its logs with `TEST_LOG=1`, as for the in-process apps.
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (name, value) in env {
             command.env(name, value);
         }

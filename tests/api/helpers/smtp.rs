@@ -7,15 +7,17 @@ use tokio::net::TcpListener;
 
 /// A minimal SMTP server that accepts every message and keeps its text.
 pub async fn smtp_sink(listener: TcpListener, received: Arc<Mutex<Vec<String>>>) {
-    smtp_sink_stalling(listener, received, 0).await;
+    smtp_sink_with(listener, received, 0, std::time::Duration::ZERO).await;
 }
 
-/// The same, except that the first `stalls` messages are kept but never answered: the sender
-/// cannot tell whether they were delivered (as when it crashes mid-send).
-pub async fn smtp_sink_stalling(
+/// The same, except that the first `stalls` messages are kept but never answered (the sender
+/// cannot tell whether they were delivered, as when it crashes mid-send), and every message is
+/// acknowledged only after `delay` (a slow server).
+pub async fn smtp_sink_with(
     listener: TcpListener,
     received: Arc<Mutex<Vec<String>>>,
     stalls: usize,
+    delay: std::time::Duration,
 ) {
     let stalls = Arc::new(std::sync::atomic::AtomicUsize::new(stalls));
     loop {
@@ -53,6 +55,7 @@ pub async fn smtp_sink_stalling(
                     if stall {
                         std::future::pending::<()>().await;
                     }
+                    tokio::time::sleep(delay).await;
                     b"250 queued\r\n"
                 } else if command.starts_with("QUIT") {
                     write.write_all(b"221 bye\r\n").await.ok();
