@@ -53,9 +53,11 @@ pub async fn run(
 
 /// How long a leased batch stays invisible to other workers.
 const LEASE: Duration = Duration::from_secs(300);
-/// A batch stops being sent this long before its lease ends (the rest is handed back), so a
-/// slow SMTP server can never make another worker send an email this one is still sending: one
-/// send's SMTP commands time out well within it.
+/// The longest one send may take, all its SMTP commands together; then it counts as failed and is
+/// retried (it may have arrived: the retry has the same Message-ID).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// A batch stops being sent this long before its lease ends (the rest is handed back): longer
+/// than a send can take, so another worker never sends an email this one is still sending.
 const LEASE_MARGIN: Duration = Duration::from_secs(120);
 
 /// Sends one batch of due emails; returns how many were attempted. Rows are leased in a short
@@ -80,7 +82,9 @@ async fn deliver_due(
             outbox::release(&mut *pool.get().await?, &unsent, until).await?;
             break;
         }
-        let outcome = send(mailer, options, email).await;
+        let outcome = tokio::time::timeout(SEND_TIMEOUT, send(mailer, options, email))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from the mail server in time")));
         let mut conn = pool.get().await?;
         match outcome {
             Ok(()) => outbox::mark_sent(&mut conn, email.id).await?,
