@@ -89,6 +89,8 @@ pub struct Throttles {
     pub password_reset: RateLimit,
     /// Per normalised email address.
     pub failed_sign_ins: Backoff,
+    /// `failed_sign_ins.schedule()`, worked out once rather than on every sign-in.
+    pub failed_sign_in_locks: Vec<Duration>,
     pub keys: ThrottleKeys,
     /// This instance's standing refusals (an answer from memory that the database would give).
     pub refusals: Refusals,
@@ -97,6 +99,11 @@ pub struct Throttles {
 impl Throttles {
     pub fn from_settings(limits: &LimitSettings, secret: &[u8]) -> Throttles {
         let minute = Duration::from_secs(60);
+        let failed_sign_ins = Backoff {
+            free_failures: limits.failed_sign_ins_before_backoff,
+            base: Duration::from_secs(limits.backoff_base_secs),
+            max: Duration::from_secs(limits.backoff_max_secs),
+        };
         Throttles {
             sign_up: RateLimit::new("sign-up", limits.sign_up_per_minute, minute),
             sign_in: RateLimit::new("sign-in", limits.sign_in_per_minute, minute),
@@ -105,11 +112,8 @@ impl Throttles {
                 limits.password_reset_per_minute,
                 minute,
             ),
-            failed_sign_ins: Backoff {
-                free_failures: limits.failed_sign_ins_before_backoff,
-                base: Duration::from_secs(limits.backoff_base_secs),
-                max: Duration::from_secs(limits.backoff_max_secs),
-            },
+            failed_sign_in_locks: failed_sign_ins.schedule(),
+            failed_sign_ins,
             keys: ThrottleKeys::new(secret),
             refusals: Refusals::default(),
         }

@@ -11,9 +11,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{
-    PASSWORD, TestApp, assert_problem, smtp_sink, smtp_sink_with, spawn_app_with,
-};
+use crate::helpers::{PASSWORD, SmtpSink, TestApp, assert_problem, spawn_app_with};
 
 /// `count` requests at once, alternating between `addresses`; returns their statuses.
 async fn sign_ins_across(
@@ -138,13 +136,8 @@ async fn a_session_signed_out_on_one_instance_is_refused_on_the_other_at_once() 
 
 #[tokio::test]
 async fn emails_queued_through_two_instances_are_each_delivered_once() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    tokio::spawn(smtp_sink(listener, received.clone()));
-    let app =
-        spawn_app_with(|s| s.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into()))
-            .await;
+    let sink = SmtpSink::start(0, Duration::ZERO).await;
+    let app = spawn_app_with(|s| s.email.smtp_url = Some(sink.url.clone().into())).await;
     let other = app.start_another_instance(|_| {}).await;
     let both = [app.address.clone(), other];
 
@@ -165,7 +158,7 @@ async fn emails_queued_through_two_instances_are_each_delivered_once() {
     app.wait_for_count("email_outbox WHERE status <> 'sent'", 0)
         .await;
     assert_eq!(app.count("email_outbox WHERE status = 'sent'").await, 200);
-    let messages = received.lock().unwrap().clone();
+    let messages = sink.messages();
     assert_eq!(messages.len(), 200, "each email once");
     let recipients: HashSet<String> = messages
         .iter()
@@ -193,19 +186,11 @@ async fn emails_queued_through_two_instances_are_each_delivered_once() {
 
 #[tokio::test]
 async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let smtp = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let received = Arc::new(Mutex::new(Vec::new()));
     // The first message is received but never acknowledged.
-    tokio::spawn(smtp_sink_with(
-        listener,
-        received.clone(),
-        1,
-        Duration::ZERO,
-    ));
+    let sink = SmtpSink::start(1, Duration::ZERO).await;
     // The harness's own instance polls once at start, then not for an hour: the processes send.
     let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
-    let mailer = [("SMTP_URL", smtp.as_str())];
+    let mailer = [("SMTP_URL", sink.url.as_str())];
     let first = app.start_process(&mailer).await;
     let signed_up = app
         .client
@@ -216,14 +201,9 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
         .await
         .unwrap();
     assert_eq!(signed_up.status(), 202);
-    for _ in 0..400 {
-        if !received.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sink.wait_for(1).await;
     assert_eq!(
-        received.lock().unwrap().len(),
+        sink.messages().len(),
         1,
         "the first attempt reached the server"
     );
@@ -236,7 +216,7 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
     let _second = app.start_process(&mailer).await;
     app.wait_for_count("email_outbox WHERE status = 'sent'", 1)
         .await;
-    let messages = received.lock().unwrap().clone();
+    let messages = sink.messages();
     assert_eq!(messages.len(), 2, "sent twice: at least once");
     assert_eq!(
         header(&messages[0], "Message-ID"),
@@ -247,16 +227,8 @@ async fn an_email_cut_off_by_a_crash_is_resent_with_the_same_message_id() {
 
 #[tokio::test]
 async fn sigterm_hands_back_the_emails_it_had_not_sent_yet() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let smtp = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let received = Arc::new(Mutex::new(Vec::new()));
     // A slow server: each message takes a second to be acknowledged.
-    tokio::spawn(smtp_sink_with(
-        listener,
-        received.clone(),
-        0,
-        Duration::from_secs(1),
-    ));
+    let sink = SmtpSink::start(0, Duration::from_secs(1)).await;
     // The harness's own instance polls once at start, then not for an hour: the process sends.
     let app = spawn_app_with(|s| s.email.poll_interval_ms = 3_600_000).await;
     for n in 0..3 {
@@ -266,17 +238,12 @@ async fn sigterm_hands_back_the_emails_it_had_not_sent_yet() {
     }
     let mut instance = app
         .start_process(&[
-            ("SMTP_URL", smtp.as_str()),
+            ("SMTP_URL", sink.url.as_str()),
             ("APP_EMAIL__POLL_INTERVAL_MS", "50"),
         ])
         .await;
     // It has leased all three and is sending the first.
-    for _ in 0..400 {
-        if !received.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    sink.wait_for(1).await;
     instance.terminate();
     let status = instance.exited(Duration::from_secs(30)).await;
     assert!(status.success(), "{status}");

@@ -95,7 +95,7 @@ pub async fn sign_in(
                 &conn,
                 &address_key,
                 backoff.free_failures,
-                &backoff.schedule(),
+                &state.throttles.failed_sign_in_locks,
                 backoff.max,
             ),
             accounts::find_by_email(&conn, &key),

@@ -21,7 +21,7 @@ use mynorfolk::startup::ApiServer;
 
 pub use client::{PASSWORD, Tokens};
 pub use database::database_server;
-pub use smtp::{smtp_sink, smtp_sink_with};
+pub use smtp::{SmtpSink, smtp_sink};
 
 /// Settings for a test application: the `test` profile, port 0, emails to a folder of its own.
 pub fn test_settings(email_dir: &Path) -> Settings {

@@ -68,3 +68,38 @@ pub async fn smtp_sink_with(
         });
     }
 }
+
+/// A sink on a port of its own, serving in the background: what the three-line setup of a test
+/// (bind, share the received list, spawn) amounts to.
+pub struct SmtpSink {
+    /// `smtp://127.0.0.1:<port>`, for `email.smtp_url` or `SMTP_URL`.
+    pub url: String,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    /// See `smtp_sink_with` for `stalls` and `delay`.
+    pub async fn start(stalls: usize, delay: std::time::Duration) -> SmtpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(smtp_sink_with(listener, received.clone(), stalls, delay));
+        SmtpSink { url, received }
+    }
+
+    /// The messages received so far, as received.
+    pub fn messages(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 20 s) until at least `count` messages have arrived.
+    pub async fn wait_for(&self, count: usize) {
+        for _ in 0..2000 {
+            if self.received.lock().unwrap().len() >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{count} messages never arrived: {}", self.messages().len());
+    }
+}
