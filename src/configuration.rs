@@ -71,7 +71,33 @@ pub struct Settings {
     pub services: crate::domain::services::ServiceRules,
     pub data_rights: DataRightsSettings,
     pub retention: RetentionSettings,
+    pub payments: PaymentSettings,
     pub log: LogSettings,
+}
+
+/// Which payment provider takes the fees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// The built-in pay page (development and tests; production refuses it).
+    Simulated,
+    /// GOV.UK Pay at `base_url` with `api_key`.
+    GovukPay,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub provider: ProviderKind,
+    /// GOV.UK Pay's API (`https://publicapi.payments.service.gov.uk`).
+    pub base_url: String,
+    /// GOV.UK Pay's API key for this service.
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    /// The webhook's signing secret (GOV.UK Pay shows it when the webhook is made); the simulated
+    /// provider signs with it too.
+    pub webhook_secret: SecretString,
+    /// Every call to the provider gives up after this long (the resident then gets a 503).
+    pub timeout_ms: u64,
 }
 
 /// argon2id cost parameters (OWASP's recommendation by default: m=19 MiB, t=2, p=1).
@@ -244,7 +270,10 @@ impl ConfigError {
 
 /// Secrets that ship in the repository's config files for development and tests. Production must
 /// never run with any of them.
-const DEVELOPMENT_SECRETS: &[&str] = &["development-only-jwt-secret-do-not-use-in-production"];
+const DEVELOPMENT_SECRETS: &[&str] = &[
+    "development-only-jwt-secret-do-not-use-in-production",
+    "development-only-payment-webhook-secret",
+];
 
 impl Settings {
     /// Loads settings from the built-in defaults, `APP_CONFIG_DIR` (default `config/`, when it
@@ -330,6 +359,7 @@ impl Settings {
                 "app.frontend_url is not a URL".into(),
             ));
         }
+        self.payments.check_consistent()?;
         let limits = &self.limits;
         if limits.backoff_base_secs > limits.backoff_max_secs || limits.backoff_max_secs > 86_400 {
             return Err(ConfigError::Inconsistent(
@@ -361,6 +391,52 @@ impl Settings {
             return unsafe_for_production(
                 "SMTP_URL is not set (file emails are for development only)",
             );
+        }
+        if self.payments.provider == ProviderKind::Simulated {
+            return unsafe_for_production(
+                "payments.provider is the simulated provider; set APP_PAYMENTS__PROVIDER=govuk_pay with its API key and webhook secret",
+            );
+        }
+        if DEVELOPMENT_SECRETS.contains(&self.payments.webhook_secret.expose_secret()) {
+            return unsafe_for_production(
+                "payments.webhook_secret is the development secret; set APP_PAYMENTS__WEBHOOK_SECRET",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl PaymentSettings {
+    /// A provider is configured whole or not at all: GOV.UK Pay needs its URL, key and secret.
+    fn check_consistent(&self) -> Result<(), ConfigError> {
+        let missing = |what: &str| {
+            Err(ConfigError::Inconsistent(format!(
+                "payments: {what} (the provider is half-configured)"
+            )))
+        };
+        if self.webhook_secret.expose_secret().len() < 16 {
+            return missing(
+                "webhook_secret must be at least 16 bytes; set APP_PAYMENTS__WEBHOOK_SECRET",
+            );
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
+            return Err(ConfigError::Inconsistent(
+                "payments.timeout_ms must be from 1 to 60000".into(),
+            ));
+        }
+        if self.provider == ProviderKind::GovukPay {
+            let url = url::Url::parse(&self.base_url);
+            if !url.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            {
+                return missing("base_url is not an http(s) URL");
+            }
+            if self
+                .api_key
+                .as_ref()
+                .is_none_or(|k| k.expose_secret().trim().is_empty())
+            {
+                return missing("GOV.UK Pay needs api_key; set APP_PAYMENTS__API_KEY");
+            }
         }
         Ok(())
     }
@@ -553,6 +629,11 @@ mod tests {
             "APP_AUTH__JWT_SECRET",
             "a-real-secret-with-more-than-32-bytes-of-entropy",
         ),
+        ("APP_PAYMENTS__API_KEY", "api_test_a-govuk-pay-key"),
+        (
+            "APP_PAYMENTS__WEBHOOK_SECRET",
+            "a-webhook-signing-secret-from-govuk-pay",
+        ),
     ];
 
     #[test]
@@ -583,5 +664,39 @@ mod tests {
                 "{name}={value:?} should be refused, got {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_payment_provider_is_configured_whole_or_refused() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("APP_PAYMENTS__PROVIDER", Some("simulated")),
+            ("APP_PAYMENTS__WEBHOOK_SECRET", Some(DEVELOPMENT_SECRETS[1])),
+            ("APP_PAYMENTS__WEBHOOK_SECRET", None),
+            ("APP_PAYMENTS__WEBHOOK_SECRET", Some("short")),
+            ("APP_PAYMENTS__API_KEY", None),
+            ("APP_PAYMENTS__BASE_URL", Some("not a url")),
+        ];
+        for (name, value) in cases {
+            let mut env = vars(PRODUCTION_READY);
+            match value {
+                Some(v) => env.insert(name.to_string(), v.to_string()),
+                None => env.remove(*name),
+            };
+            let err = Settings::load_from(&repo_config(), &env).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::UnsafeForProduction(_) | ConfigError::Inconsistent(_)
+                ),
+                "{name}={value:?} should be refused, got {err}"
+            );
+        }
+        // Half a GOV.UK Pay configuration is refused in development too.
+        let err = Settings::load_from(
+            &repo_config(),
+            &vars(&[("APP_PAYMENTS__PROVIDER", "govuk_pay")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("api_key"), "{err}");
     }
 }

@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod email;
 pub mod http;
+pub mod payments;
 pub mod privacy;
 pub mod schema;
 pub mod startup;

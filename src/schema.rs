@@ -62,6 +62,7 @@ diesel::table! {
         issued_at -> Nullable<Timestamptz>,
         licence_expires_on -> Nullable<Date>,
         closed_at -> Nullable<Timestamptz>,
+        payment_status -> Text,
     }
 }
 
@@ -186,6 +187,50 @@ diesel::table! {
 }
 
 diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        application_id -> Uuid,
+        account_id -> Nullable<Uuid>,
+        provider -> Text,
+        provider_payment_id -> Text,
+        amount_pence -> Int4,
+        state -> Text,
+        next_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        provider_refund_id -> Nullable<Text>,
+        amount_pence -> Int4,
+        reason -> Text,
+        status -> Text,
+        requested_by -> Nullable<Uuid>,
+        requested_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    simulated_payments (id) {
+        id -> Text,
+        amount -> Int4,
+        reference -> Text,
+        description -> Text,
+        return_url -> Text,
+        state -> Text,
+        refunded -> Int4,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         account_id -> Uuid,
@@ -203,6 +248,8 @@ diesel::joinable!(applications -> services (service_code));
 diesel::joinable!(data_requests -> accounts (account_id));
 diesel::joinable!(email_outbox -> accounts (account_id));
 diesel::joinable!(idempotency_keys -> accounts (account_id));
+diesel::joinable!(payments -> applications (application_id));
+diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> accounts (account_id));
 
@@ -217,9 +264,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     idempotency_keys,
     password_reset_requests,
+    payments,
     rate_limits,
     refresh_tokens,
+    refunds,
     services,
     sessions,
+    simulated_payments,
     sign_in_backoff,
 );

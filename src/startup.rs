@@ -16,7 +16,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::configuration::Profile;
+use crate::configuration::{Profile, ProviderKind};
 use crate::configuration::{ServerSettings, Settings};
 use crate::db::probe::ReadinessProbe;
 use crate::db::{self, DatabaseUrls, PoolOptions, applications};
@@ -26,6 +26,9 @@ use crate::http::ApiError;
 use crate::http::extract::BodyLimit;
 use crate::http::handlers::docs::OpenApiJson;
 use crate::http::{middleware, routes};
+use crate::payments::PaymentProvider;
+use crate::payments::govuk_pay::GovUkPay;
+use crate::payments::simulated::Simulated;
 use crate::startup_error::StartupError;
 use crate::state::{AppState, Catalogue, Draining, Throttles};
 use crate::telemetry::PrivacyRootSpan;
@@ -73,6 +76,7 @@ impl ApiServer {
                 &settings.limits,
                 settings.auth.jwt_secret.expose_secret().as_bytes(),
             )),
+            payments: Arc::new(payment_provider(&settings, &pool, port)?),
             pool,
             draining: Draining::default(),
             settings,
@@ -141,11 +145,17 @@ impl ApiServer {
             settings.limits.reset_links_per_address,
             Duration::from_millis(settings.email.poll_interval_ms),
         );
+        let refunds = crate::use_cases::payments::run_refund_worker(
+            self.state.pool.clone(),
+            self.state.payments.clone(),
+            Duration::from_millis(settings.email.poll_interval_ms),
+        );
         let background = async {
             tokio::join!(
                 delivery,
                 until(stopping.clone(), retention),
                 until(stopping.clone(), reset_links),
+                until(stopping.clone(), refunds),
             );
         };
         let serving = async {
@@ -294,6 +304,40 @@ fn bind(server: &ServerSettings) -> anyhow::Result<TcpListener> {
 
 const BACKGROUND_CONNECTIONS: usize = 4;
 
+/// The configured payment provider. The simulated one is reached at this instance's own address
+/// (its pay page, and the webhook it sends itself).
+fn payment_provider(
+    settings: &Settings,
+    pool: &db::DbPool,
+    port: u16,
+) -> anyhow::Result<PaymentProvider> {
+    let payments = &settings.payments;
+    let client = crate::payments::http_client(Duration::from_millis(payments.timeout_ms))?;
+    Ok(match payments.provider {
+        ProviderKind::GovukPay => PaymentProvider::GovUkPay(GovUkPay::new(
+            client,
+            &payments.base_url,
+            payments
+                .api_key
+                .clone()
+                .context("payments.api_key is not set")?,
+            payments.webhook_secret.clone(),
+        )),
+        ProviderKind::Simulated => {
+            let host = match settings.server.host.as_str() {
+                "0.0.0.0" | "::" => "127.0.0.1",
+                host => host,
+            };
+            PaymentProvider::Simulated(Simulated::new(
+                pool.clone(),
+                format!("http://{host}:{port}"),
+                payments.webhook_secret.clone(),
+                client,
+            ))
+        }
+    })
+}
+
 /// The HTTP server. `state` is the template each worker copies, with a pool of its own that
 /// holds its share of `database.pool_max_size` connections.
 fn http_server(
@@ -333,6 +377,7 @@ fn http_server(
                 ApiError::MalformedRequest(format!("invalid query string: {error}")).into()
             }))
             .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/openapi.json"])))
+            .configure(crate::http::handlers::simulated_pay::routes)
             // No route: 404, or 405 for a known path (the middleware renders both as problems).
             .default_service(web::to(routes::unrouted))
             .wrap(from_fn(middleware::refuse_nul))

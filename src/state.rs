@@ -1,5 +1,5 @@
 //! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
-//! the password hasher, the token keys, the throttles and whether the instance is draining. Built once per application; each HTTP
+//! the password hasher, the token keys, the throttles, the payment provider and whether the instance is draining. Built once per application; each HTTP
 //! worker gets a copy with a pool of its own (`for_worker`), and shares everything else.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
 use crate::db::probe::ReadinessProbe;
+use crate::payments::PaymentProvider;
 
 pub struct AppState {
     pub settings: Settings,
@@ -23,6 +24,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub throttles: Arc<Throttles>,
     pub draining: Draining,
+    pub payments: Arc<PaymentProvider>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             jwt: self.jwt.clone(),
             throttles: self.throttles.clone(),
             draining: self.draining.clone(),
+            payments: self.payments.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::ids::{AccountId, ApplicationId};
 use crate::domain::application::Status;
+use crate::domain::payment::PaymentStatus;
 use crate::schema::{application_events, applications, idempotency_keys, services};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -64,6 +65,8 @@ pub struct Application {
     pub issued_at: Option<DateTime<Utc>>,
     pub licence_expires_on: Option<NaiveDate>,
     pub closed_at: Option<DateTime<Utc>>,
+    #[diesel(deserialize_as = String)]
+    pub payment_status: PaymentStatus,
 }
 
 impl Application {
@@ -86,6 +89,7 @@ pub struct NewApplication<'a> {
     pub details: &'a serde_json::Value,
     pub fee_pence: i32,
     pub expected_decision_by: NaiveDate,
+    pub payment_status: &'a str,
 }
 
 diesel::define_sql_function!(fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt);
@@ -154,6 +158,22 @@ pub async fn apply_change(
                 )
             }),
             change.closed.then_some(applications::closed_at.eq(now)),
+        ))
+        .returning(Application::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Records where the application's fee stands (kept in step with its payments and refunds).
+pub async fn set_payment_status(
+    conn: &mut AsyncPgConnection,
+    id: ApplicationId,
+    status: PaymentStatus,
+) -> QueryResult<Application> {
+    diesel::update(applications::table.find(id))
+        .set((
+            applications::payment_status.eq(status.as_str()),
+            applications::updated_at.eq(Utc::now()),
         ))
         .returning(Application::as_returning())
         .get_result(conn)
@@ -353,6 +373,24 @@ pub async fn claim_idempotency_key(
         .first(conn)
         .await
         .map(Some)
+}
+
+/// The answer stored for `key`, if a request with it has committed.
+pub async fn stored_response(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    key: &str,
+) -> QueryResult<Option<StoredResponse>> {
+    idempotency_keys::table
+        .find((account, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn store_idempotent_response(

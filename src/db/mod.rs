@@ -8,6 +8,7 @@ pub mod data_requests;
 pub mod embedded_postgres;
 pub mod ids;
 pub mod outbox;
+pub mod payments;
 pub mod privacy;
 pub mod probe;
 pub mod retention;

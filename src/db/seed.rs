@@ -62,14 +62,17 @@ pub async fn seed(
                                'rejected', 'issued', 'closed', 'withdrawn'])[1 + (g / 4) % 8] AS status
                  FROM generate_series($1 + 1, $1 + $2) AS g)
              INSERT INTO applications (reference, account_id, service_code, status, details, fee_pence,
-                                       assigned_to, submitted_at, updated_at, expected_decision_by)
+                                       assigned_to, submitted_at, updated_at, expected_decision_by,
+                                       payment_status)
              SELECT s.reference_prefix || '-' || to_char(r.at, 'YYYY') || '-' || lpad(r.number::text, greatest(6, length(r.number::text)), '0'),
                     residents.ids[1 + r.g % array_length(residents.ids, 1)],
                     r.code, r.status,
                     (ARRAY[$3, $4, $5, $6]::jsonb[])[1 + r.g % 4],
                     s.fee_pence,
                     CASE WHEN r.g % 3 = 0 THEN officers.ids[1 + r.g % array_length(officers.ids, 1)] END,
-                    r.at, r.at, (r.at + s.target_decision_days * interval '1 day')::date
+                    r.at, r.at, (r.at + s.target_decision_days * interval '1 day')::date,
+                    -- fees past review are taken as paid offline (no payment rows to seed)
+                    CASE WHEN r.status = 'submitted' THEN 'due' ELSE 'not_required' END
              FROM rows r JOIN services s ON s.code = r.code, residents, officers",
         )
         .bind::<BigInt, _>(done)

@@ -5,6 +5,7 @@ pub mod account;
 pub mod application;
 pub mod data_request;
 pub mod deadlines;
+pub mod payment;
 pub mod services;
 pub mod text;
 pub mod validation;
@@ -23,7 +24,7 @@ macro_rules! parsed_from_text {
     ($type:ty, $what:literal) => {
         impl TryFrom<String> for $type {
             type Error = $crate::domain::UnknownValue;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
+            fn try_from(value: String) -> Result<Self, $crate::domain::UnknownValue> {
                 <$type>::parse(&value).ok_or($crate::domain::UnknownValue { what: $what, value })
             }
         }

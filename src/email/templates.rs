@@ -56,6 +56,18 @@ pub enum Template {
         status: String,
         note: Option<String>,
     },
+    /// The receipt for a fee the provider has taken.
+    PaymentReceived {
+        name: String,
+        reference: String,
+        amount: String,
+    },
+    RefundIssued {
+        name: String,
+        reference: String,
+        amount: String,
+        reason: String,
+    },
     DataRequestReceived {
         name: String,
         kind: String,
@@ -102,6 +114,8 @@ impl Template {
             Template::StaffWelcome { .. } => "staff_welcome",
             Template::ApplicationReceived { .. } => "application_received",
             Template::StatusChanged { .. } => "status_changed",
+            Template::PaymentReceived { .. } => "payment_received",
+            Template::RefundIssued { .. } => "refund_issued",
             Template::DataRequestReceived { .. } => "data_request_received",
             Template::DataRequestExtended { .. } => "data_request_extended",
             Template::DataRequestCompleted { .. } => "data_request_completed",
@@ -175,6 +189,22 @@ impl Template {
                     ("note", &note),
                 ]
             }
+            Template::PaymentReceived {
+                name,
+                reference,
+                amount,
+            } => vec![("name", name), ("reference", reference), ("amount", amount)],
+            Template::RefundIssued {
+                name,
+                reference,
+                amount,
+                reason,
+            } => vec![
+                ("name", name),
+                ("reference", reference),
+                ("amount", amount),
+                ("reason", reason),
+            ],
             Template::DataRequestReceived {
                 name,
                 kind,
@@ -280,6 +310,11 @@ static TEMPLATES: std::sync::LazyLock<minijinja::Environment<'static>> =
                 "status_changed",
                 include_str!("templates/status_changed.txt"),
             ),
+            (
+                "payment_received",
+                include_str!("templates/payment_received.txt"),
+            ),
+            ("refund_issued", include_str!("templates/refund_issued.txt")),
             (
                 "data_request_received",
                 include_str!("templates/data_request_received.txt"),
@@ -415,6 +450,17 @@ mod tests {
                 service: s(),
                 status: s(),
                 note: Some(s()),
+            },
+            Template::PaymentReceived {
+                name: s(),
+                reference: s(),
+                amount: s(),
+            },
+            Template::RefundIssued {
+                name: s(),
+                reference: s(),
+                amount: s(),
+                reason: s(),
             },
             Template::DataRequestReceived {
                 name: s(),

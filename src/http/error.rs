@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (e.g. an illegal status transition).
     #[error("{0}")]
     Conflict(String),
+    /// 409 with a specific code, such as `payment-required`.
+    #[error("{detail}")]
+    ConflictWith { code: &'static str, detail: String },
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -107,6 +110,7 @@ impl ApiError {
             ApiError::NotFound => "not-found",
             ApiError::LinkInvalid => "link-invalid",
             ApiError::Conflict(_) => "conflict",
+            ApiError::ConflictWith { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Validation(_) => "validation-failed",
@@ -210,7 +214,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::LinkInvalid => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -282,6 +286,15 @@ impl From<crate::use_cases::Error> for ApiError {
             Error::NotFound | Error::Erased => ApiError::NotFound,
             Error::Conflict(message) => ApiError::Conflict(message),
             Error::Transition(e) => ApiError::Conflict(e.to_string()),
+            Error::PaymentRequired(detail) => ApiError::ConflictWith {
+                code: "payment-required",
+                detail,
+            },
+            Error::ProviderRefused(why) => ApiError::ConflictWith {
+                code: "payment-provider-refused",
+                detail: format!("the payment provider refused: {why}"),
+            },
+            Error::ProviderUnavailable(cause) => ApiError::Unavailable(cause),
             Error::Invalid { field, message } => ApiError::invalid(field, message),
             Error::InvalidToken => ApiError::LinkInvalid,
             Error::PasswordChanged => ApiError::Unauthorized(
@@ -332,6 +345,14 @@ mod tests {
             (ApiError::NotFound, 404, "not-found"),
             (ApiError::LinkInvalid, 404, "link-invalid"),
             (ApiError::Conflict("illegal".into()), 409, "conflict"),
+            (
+                ApiError::ConflictWith {
+                    code: "payment-required",
+                    detail: "pay first".into(),
+                },
+                409,
+                "payment-required",
+            ),
             (
                 ApiError::PayloadTooLarge { limit: 10 },
                 413,

@@ -5,7 +5,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 use utoipa::{Modify, OpenApi as DeriveOpenApi};
 
@@ -26,6 +26,7 @@ use crate::http::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "me", description = "The signed-in resident's own account"),
         (name = "services", description = "The catalogue of highway services"),
         (name = "applications", description = "A resident's applications"),
+        (name = "payments", description = "Paying an application's fee through the payment provider (GOV.UK Pay), and its webhook"),
         (name = "data rights", description = "Access, erasure and rectification under UK GDPR"),
         (name = "admin", description = "Council staff (roles staff, admin)"),
     ),
@@ -57,6 +58,14 @@ impl Modify for BearerAuth {
                  by the server, never taken from the token; `iss`, `aud`, `exp` and the session \
                  are checked on every request.",
             ),
+        );
+        components.add_security_scheme(
+            "pay_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Pay-Signature",
+                "The payment provider's webhook signature: the lower-case hex HMAC-SHA256 of the \
+                 raw request body, keyed with the webhook's signing secret.",
+            ))),
         );
         components.add_security_scheme(
             STAFF_SCHEME,

@@ -265,6 +265,56 @@ pub fn limit() -> Object {
         .build()
 }
 
+/// The payment provider's webhook message (GOV.UK Pay's): the fields this service reads; the
+/// provider's other fields are accepted as they are.
+pub fn webhook_message() -> Object {
+    let id = |description: &str| {
+        string(false)
+            .max_length(Some(200))
+            .description(Some(description))
+            .build()
+    };
+    let state = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property("status", string(false).max_length(Some(50)).build())
+        .required("status")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
+        .build();
+    let resource = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property("state", state)
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
+        .description(Some(
+            "The payment, as `GET /v1/payments/{id}` would show it",
+        ))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property(
+            "webhook_message_id",
+            id("The message's id (the same on every delivery)"),
+        )
+        .property("resource_id", id("The provider's id of the payment"))
+        .property(
+            "resource_type",
+            id("`payment` (others are acknowledged and ignored)"),
+        )
+        .property("event_type", id("Such as `card_payment_succeeded`"))
+        .property("resource", resource)
+        .required("webhook_message_id")
+        .required("resource_id")
+        .required("resource_type")
+        .required("event_type")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

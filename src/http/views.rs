@@ -9,9 +9,11 @@ use uuid::Uuid;
 use crate::db::accounts::Account;
 use crate::db::applications::Application;
 use crate::db::data_requests::DataRequest;
+use crate::db::payments::{Payment, Refund};
 use crate::domain::account::Role;
 use crate::domain::application::Status;
 use crate::domain::data_request::{RequestKind, RequestStatus};
+use crate::domain::payment::{PaymentState, PaymentStatus, RefundStatus};
 use crate::http::schemas;
 
 #[derive(Serialize, ToSchema)]
@@ -69,6 +71,16 @@ pub struct ApplicationView {
     pub issued_at: Option<DateTime<Utc>>,
     pub licence_expires_on: Option<NaiveDate>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub payment: PaymentSummary,
+}
+
+/// Where the application's fee stands.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentSummary {
+    pub status: PaymentStatus,
+    /// The fee.
+    #[schema(minimum = 0)]
+    pub amount_pence: i32,
 }
 
 impl From<Application> for ApplicationView {
@@ -87,6 +99,66 @@ impl From<Application> for ApplicationView {
             issued_at: a.issued_at,
             licence_expires_on: a.licence_expires_on,
             closed_at: a.closed_at,
+            payment: PaymentSummary {
+                status: a.payment_status,
+                amount_pence: a.fee_pence,
+            },
+        }
+    }
+}
+
+/// A payment of an application's fee.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    /// The provider's state (GOV.UK Pay's `state.status`).
+    pub status: PaymentState,
+    #[schema(minimum = 1)]
+    pub amount_pence: i32,
+    /// Where to pay, while the payment is in progress (the provider's page).
+    #[schema(max_length = 2000)]
+    pub next_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    // A handful at most: each takes some of what is left.
+    #[schema(max_items = 1000)]
+    pub refunds: Vec<RefundView>,
+}
+
+impl PaymentView {
+    pub fn new(payment: Payment, refunds: Vec<Refund>) -> PaymentView {
+        PaymentView {
+            id: payment.id,
+            status: payment.state,
+            amount_pence: payment.amount_pence,
+            next_url: payment.next_url,
+            created_at: payment.created_at,
+            finished_at: payment.finished_at,
+            refunds: refunds.into_iter().map(RefundView::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefundView {
+    pub id: Uuid,
+    #[schema(minimum = 1)]
+    pub amount_pence: i32,
+    /// `requested`: owed, and retried until the provider takes it.
+    pub status: RefundStatus,
+    #[schema(max_length = 2000)]
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl From<Refund> for RefundView {
+    fn from(r: Refund) -> Self {
+        RefundView {
+            id: r.id,
+            amount_pence: r.amount_pence,
+            status: r.status,
+            reason: r.reason,
+            requested_at: r.requested_at,
         }
     }
 }

@@ -6,18 +6,20 @@ use chrono::{Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use sha2::{Digest, Sha256};
 
-use super::Error;
+use super::{Error, payments};
 use crate::db::ids::{AccountId, ApplicationId};
 
 use crate::db::applications::{
     self as store, Application, NewApplication, NewEvent, Service, StatusChange,
 };
 use crate::db::audit::{self, Actor};
+use crate::db::payments as payments_store;
 use crate::db::{accounts, outbox};
 use crate::domain::application::{
     Mover, Status, expected_decision_by, licence_expires_on, reference,
 };
 use crate::domain::deadlines::uk_today;
+use crate::domain::payment::PaymentStatus;
 use crate::email::templates::Template;
 
 /// What a submission answers: its status and body (201 and the new application, as the caller's
@@ -102,6 +104,7 @@ async fn insert_submitted(
             details,
             fee_pence: service.fee_pence,
             expected_decision_by: expected_decision_by(uk_today(now), target_days),
+            payment_status: PaymentStatus::at_submission(service.fee_pence).as_str(),
         },
     )
     .await?;
@@ -198,6 +201,12 @@ pub async fn transition(
         }
         let from = current.status;
         let to = from.transition(request.to, request.mover)?;
+        if to == Status::UnderReview && !current.payment_status.allows_review() {
+            return Err(Error::PaymentRequired(format!(
+                "the fee must be paid before review (the payment is {})",
+                current.payment_status.as_str()
+            )));
+        }
         let service = store::active_service(conn, &current.service_code).await?;
         let today = uk_today(Utc::now());
         let change = StatusChange {
@@ -213,7 +222,21 @@ pub async fn transition(
             }),
             closed: to == Status::Closed,
         };
-        let updated = store::apply_change(conn, id, &change).await?;
+        let mut updated = store::apply_change(conn, id, &change).await?;
+        // Withdrawn before anyone reviewed it: the fee goes back in full.
+        if to == Status::Withdrawn
+            && from == Status::Submitted
+            && let Some(paid) = payments_store::successful(conn, id).await?
+        {
+            let left = payments_store::ledger(conn, id, updated.fee_pence)
+                .await?
+                .refundable_pence();
+            if left > 0 {
+                let system = Actor::system();
+                payments::owe_refund(conn, &system, &paid, left, "withdrawn before review").await?;
+                updated = payments::settle(conn, &updated).await?;
+            }
+        }
         store::insert_event(
             conn,
             &NewEvent {

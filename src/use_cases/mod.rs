@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod applications;
 pub mod data_rights;
+pub mod payments;
 pub mod retention;
 pub mod staff_reads;
 
@@ -35,6 +36,15 @@ pub enum Error {
     /// The password changed (a reset) after it was checked and before the request could act.
     #[error("the password changed while this request was under way")]
     PasswordChanged,
+    /// Staff cannot review an application whose fee is not paid.
+    #[error("{0}")]
+    PaymentRequired(String),
+    /// The payment provider could not be reached or failed on its side: nothing was written.
+    #[error("the payment provider is unavailable")]
+    ProviderUnavailable(#[source] anyhow::Error),
+    /// The payment provider answered, and refused.
+    #[error("{0}")]
+    ProviderRefused(String),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]

@@ -459,7 +459,7 @@ async fn free_text_in_emails_never_becomes_a_link() {
     )
     .await;
     let submitted = app
-        .submit_example(&resident.access_token, "skip-permit")
+        .submit_paid_example(&resident.access_token, "skip-permit")
         .await;
     let officer = app.staff("notes@norfolk.gov.uk", Role::Staff).await;
     let moved = app

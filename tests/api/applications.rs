@@ -119,6 +119,18 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
         assert_eq!(application["service"], service);
         assert!(application["fee_pence"].as_i64().unwrap() > 0);
         assert!(application["expected_decision_by"].is_string());
+        assert_eq!(
+            application["payment"],
+            json!({"status": "due", "amount_pence": application["fee_pence"]})
+        );
+        // The fee before review.
+        assert_problem(
+            move_to(&app, &staff, &id, "under_review", None).await,
+            409,
+            "payment-required",
+        )
+        .await;
+        app.pay_fee(&resident.access_token, &id).await;
         let prefix = &reference[..4];
         assert!(
             ["SKP-", "SCF-", "VXC-", "EVC-"].contains(&prefix),
@@ -202,15 +214,26 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
             "internal notes stay internal"
         );
 
-        // A receipt, then one email per staff change of status, with the reference, the status
-        // and the note.
-        app.wait_for_email("sian@example.org", &reference, 7).await;
+        // A receipt, one for the fee, then one email per staff change of status, with the
+        // reference, the status and the note.
+        app.wait_for_email("sian@example.org", &reference, 8).await;
         let (receipts, emails): (Vec<_>, Vec<_>) = app
             .emails_to("sian@example.org", &reference)
             .into_iter()
-            .partition(|e| e.subject.starts_with("We have received your application"));
-        assert_eq!(receipts.len(), 1, "{service}: {receipts:?}");
-        assert!(receipts[0].body.contains("We aim to decide it by"));
+            .partition(|e| {
+                e.subject.starts_with("We have received your application")
+                    || e.subject.starts_with("Payment received")
+            });
+        assert_eq!(receipts.len(), 2, "{service}: {receipts:?}");
+        assert!(
+            receipts[0].body.contains("We aim to decide it by")
+                || receipts[1].body.contains("We aim to decide it by")
+        );
+        assert!(
+            receipts
+                .iter()
+                .any(|r| r.body.contains("This email is your receipt"))
+        );
         assert_eq!(
             emails.len(),
             6,
@@ -242,6 +265,7 @@ async fn without_the_preference_no_status_emails_are_sent() {
         .await
         .unwrap();
     let id = application["id"].as_str().unwrap();
+    app.pay_fee(&resident.access_token, id).await;
     assert_eq!(
         move_to(&app, &staff, id, "under_review", None)
             .await
@@ -296,6 +320,7 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     )
     .await;
 
+    app.pay_fee(&resident.access_token, id).await;
     for to in ["under_review", "approved"] {
         assert_eq!(move_to(&app, &staff, id, to, None).await.status(), 200);
     }
@@ -358,6 +383,7 @@ async fn someone_elses_application_is_not_found() {
         .await
         .unwrap();
     let id = application["id"].as_str().unwrap();
+    app.pay_fee(&owner.access_token, id).await;
     for to in ["under_review", "more_information_required"] {
         move_to(&app, &staff, id, to, None).await;
     }
@@ -451,7 +477,7 @@ async fn residents_get_403_on_every_admin_path() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9, "the contract's nine admin operations");
+    assert_eq!(checked, 10, "the contract's ten admin operations");
 }
 
 #[tokio::test]
@@ -652,6 +678,7 @@ async fn lists_are_paginated_and_filtered() {
     }
 
     // The staff queue: filters and search by reference, no personal data in the rows.
+    app.pay_fee(&resident.access_token, &ids[3]).await;
     move_to(&app, &staff, &ids[3], "under_review", None).await;
     let reviewing = queue(&app, &staff, "status=under_review").await;
     assert_eq!(reviewing["items"].as_array().unwrap().len(), 1);
@@ -737,6 +764,7 @@ async fn opening_an_application_shows_everything_to_staff_and_is_audited() {
         .await
         .unwrap();
     let id = application["id"].as_str().unwrap();
+    app.pay_fee(&resident.access_token, id).await;
     move_to(&app, &staff, id, "under_review", Some("Looking at it.")).await;
 
     assert_eq!(

@@ -105,6 +105,18 @@ async fn move_to(app: &TestApp, staff: &Tokens, id: &Value, to: &str, note: &str
     assert_eq!(response.status(), 200, "→ {to}");
 }
 
+/// Refunds part of an application's fee as `staff` (the simulated provider takes it: 201).
+async fn refund(app: &TestApp, staff: &Tokens, id: &str, amount_pence: i32, reason: &str) {
+    let response = app
+        .post_authed(
+            &format!("/api/v1/admin/applications/{id}/refunds"),
+            &staff.access_token,
+            &json!({"amount_pence": amount_pence, "reason": reason}),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "refund");
+}
+
 async fn request(app: &TestApp, who: &Tokens, kind: &str, details: Option<&str>) -> Value {
     app.open_data_request(&who.access_token, kind, details)
         .await
@@ -139,7 +151,17 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
     assert_eq!(change.status(), 202);
     let details = app.details_example("skip-permit").await;
     let application = submit(&app, &resident, "skip-permit", &details, Some("key-1")).await;
+    let id = application["id"].as_str().unwrap();
+    app.pay_fee(&resident.access_token, id).await;
     move_to(&app, &officer, &application["id"], "under_review", "On it.").await;
+    refund(
+        &app,
+        &officer,
+        id,
+        500,
+        "The skip was only needed for half the time.",
+    )
+    .await;
     request(
         &app,
         &resident,
@@ -261,6 +283,16 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     let mut scaffold = app.details_example("scaffold-licence").await;
     scaffold["contractor"]["name"] = json!(free_text[2]);
     let issued = submit(&app, &resident, "skip-permit", &skip, Some("zq-key")).await;
+    let issued_id = issued["id"].as_str().unwrap();
+    app.pay_fee(&resident.access_token, issued_id).await;
+    refund(
+        &app,
+        &officer,
+        issued_id,
+        100,
+        &format!("Goodwill refund for {name}"),
+    )
+    .await;
     for to in ["under_review", "approved", "issued"] {
         move_to(
             &app,
@@ -272,6 +304,8 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
         .await;
     }
     let withdrawn = submit(&app, &resident, "scaffold-licence", &scaffold, None).await;
+    app.pay_fee(&resident.access_token, withdrawn["id"].as_str().unwrap())
+        .await;
     app.post_authed_empty(
         &format!(
             "/api/v1/applications/{}/withdraw",
@@ -281,6 +315,8 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     )
     .await;
     let waiting = submit(&app, &resident, "skip-permit", &skip, None).await;
+    app.pay_fee(&resident.access_token, waiting["id"].as_str().unwrap())
+        .await;
     for to in ["under_review", "more_information_required"] {
         move_to(&app, &officer, &waiting["id"], to, "Which skip company?").await;
     }

@@ -250,7 +250,7 @@ async fn personal_lists_are_paginated() {
         assert_eq!(opened.status(), 202);
     }
     let submitted = app
-        .submit_example(&resident.access_token, "skip-permit")
+        .submit_paid_example(&resident.access_token, "skip-permit")
         .await;
     let id = submitted["id"].as_str().unwrap();
     let officer = app.staff("pager@norfolk.gov.uk", Role::Staff).await;

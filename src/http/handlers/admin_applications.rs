@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use crate::domain::text::{ACCESS_REASON, NOTE};
+use crate::domain::text::{ACCESS_REASON, NOTE, REQUIRED_REASON};
 use crate::http::schemas;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -20,9 +20,10 @@ use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
-use crate::http::views::ApplicationView;
+use crate::http::views::{ApplicationView, RefundView};
 use crate::state::AppState;
 use crate::use_cases::applications::{self, Move};
+use crate::use_cases::payments::{self, RefundOutcome};
 use crate::use_cases::staff_reads;
 
 #[derive(Deserialize, IntoParams)]
@@ -294,4 +295,64 @@ pub async fn assign_application(
     )
     .await?;
     Ok(HttpResponse::Ok().json(QueueItem::from(application)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// At most what is left to refund of the fee paid.
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    pub amount_pence: i32,
+    /// Why, for the resident (emailed) and the audit log.
+    #[schema(schema_with = crate::http::schemas::required_reason)]
+    pub reason: String,
+}
+
+/// Refunds some or all of an application's fee through the payment provider: audited, and the
+/// resident is emailed once the provider takes it. 201 when it has; 202 when the provider could
+/// not be reached (the refund is owed, and retried until it goes through). 409 when nothing was
+/// paid, more than is left is asked for, or the provider refuses (then recorded as failed).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, body = RefundView),
+        (status = 202, description = "Owed: the payment provider will be asked again", body = RefundView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/admin/applications/{id}/refunds")]
+pub async fn refund_fee(
+    state: web::Data<AppState>,
+    Staff(caller): Staff,
+    id: web::Path<Uuid>,
+    Json(body): Json<RefundRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if !(1..=10_000_000).contains(&body.amount_pence) {
+        return Err(ApiError::invalid(
+            "amount_pence",
+            "must be from 1 to 10000000",
+        ));
+    }
+    let reason = REQUIRED_REASON
+        .parse(&body.reason)
+        .map_err(|e| ApiError::invalid("reason", e.to_string()))?
+        .ok_or_else(|| ApiError::invalid("reason", "is required"))?;
+    let outcome = payments::refund(
+        &state.pool,
+        &state.payments,
+        &caller.actor(),
+        ApplicationId(*id),
+        body.amount_pence,
+        &reason,
+    )
+    .await?;
+    Ok(match outcome {
+        RefundOutcome::Submitted(refund) => HttpResponse::Created().json(RefundView::from(refund)),
+        RefundOutcome::Owed(refund) => HttpResponse::Accepted().json(RefundView::from(refund)),
+    })
 }

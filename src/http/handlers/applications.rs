@@ -17,7 +17,7 @@ use crate::domain::validation::ValidationErrors;
 use crate::http::ApiError;
 use crate::http::auth::{Authenticated, CheckedRead};
 use crate::http::error::Problem;
-use crate::http::extract::Json;
+use crate::http::extract::{Json, idempotency_key};
 use crate::http::pagination::{self, IdPageQuery, Page};
 use crate::http::schemas;
 use crate::http::views::ApplicationView;
@@ -211,20 +211,6 @@ pub async fn submit_application(
     )
     .insert_header((header::LOCATION, location))
     .json(view))
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid(
-            "Idempotency-Key",
-            "must be 1–255 visible ASCII characters",
-        ));
-    }
-    Ok(Some(key.to_owned()))
 }
 
 /// A `service` filter: a code from the catalogue (400 otherwise, as the document's enum says).

@@ -11,4 +11,6 @@ pub mod data_rights;
 pub mod docs;
 pub mod health;
 pub mod me;
+pub mod payments;
 pub mod sessions;
+pub mod simulated_pay;

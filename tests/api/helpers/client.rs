@@ -152,6 +152,49 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Pays an application's fee on the simulated provider's page, as the resident's browser
+    /// would. Returns the application, paid.
+    pub async fn pay_fee(&self, token: &str, application_id: &str) -> serde_json::Value {
+        let started = self
+            .post_authed_empty(
+                &format!("/api/v1/applications/{application_id}/payments"),
+                token,
+            )
+            .await;
+        assert_eq!(started.status(), 201, "starting a payment");
+        let payment: serde_json::Value = started.json().await.unwrap();
+        self.choose_on_pay_page(&payment, "pay").await;
+        // The page tells the service by webhook before it sends the payer back.
+        let application = self
+            .get_json(&format!("/api/v1/applications/{application_id}"), token)
+            .await;
+        assert_eq!(application["payment"]["status"], "paid", "{application}");
+        application
+    }
+
+    /// On the simulated provider's page of `payment` (as `POST …/payments` answered it), opens the
+    /// page and presses `choice` (pay, decline or cancel); returns where the page sends the payer.
+    pub async fn choose_on_pay_page(&self, payment: &serde_json::Value, choice: &str) -> String {
+        let next_url = payment["next_url"].as_str().expect("a next_url");
+        let page = self.client.get(next_url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Simulated payment"));
+        let chosen = self
+            .client
+            .post(format!("{next_url}/{choice}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(chosen.status(), 303);
+        chosen.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Submits `service`'s catalogue example and pays its fee: ready for review.
+    pub async fn submit_paid_example(&self, token: &str, service: &str) -> serde_json::Value {
+        let submitted = self.submit_example(token, service).await;
+        self.pay_fee(token, submitted["id"].as_str().unwrap()).await
+    }
+
     /// Opens a data request as the holder of `token` (202), returning it.
     pub async fn open_data_request(
         &self,

@@ -44,6 +44,8 @@ impl TestDatabaseServer {
 static SERVER: OnceCell<TestDatabaseServer> = OnceCell::const_new();
 
 pub async fn database_server() -> &'static TestDatabaseServer {
+    // Every test starts here: reqwest's TLS (rustls) then has its crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     SERVER
         .get_or_init(|| async {
             let base_url = match std::env::var("DATABASE_URL") {
