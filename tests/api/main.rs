@@ -16,4 +16,5 @@ mod instances;
 mod me;
 mod migrations;
 mod openapi;
+mod payments;
 mod sessions;

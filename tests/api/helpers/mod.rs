@@ -8,6 +8,7 @@
 mod client;
 mod database;
 mod emails;
+mod govuk_pay;
 mod process;
 mod smtp;
 
@@ -21,6 +22,7 @@ use mynorfolk::startup::ApiServer;
 
 pub use client::{PASSWORD, Tokens};
 pub use database::database_server;
+pub use govuk_pay::FakeGovUkPay;
 pub use smtp::{SmtpSink, smtp_sink};
 
 /// Settings for a test application: the `test` profile, port 0, emails to a folder of its own.
@@ -50,6 +52,19 @@ pub struct TestApp {
     pub email_dir: tempfile::TempDir,
     admin_url: String,
     server: actix_web::dev::ServerHandle,
+}
+
+/// The app with GOV.UK Pay (the local fake) as its payment provider.
+pub async fn spawn_app_with_govuk_pay(fake: &FakeGovUkPay) -> TestApp {
+    let base_url = fake.url.clone();
+    spawn_app_with(move |s| {
+        s.payments.provider = mynorfolk::configuration::ProviderKind::GovukPay;
+        s.payments.base_url = base_url;
+        s.payments.api_key = Some(govuk_pay::API_KEY.into());
+        s.payments.webhook_secret = govuk_pay::WEBHOOK_SECRET.into();
+        s.payments.timeout_ms = 2000;
+    })
+    .await
 }
 
 pub async fn spawn_app() -> TestApp {
