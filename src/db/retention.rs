@@ -86,7 +86,8 @@ pub async fn delete_expired_audit_events(
 }
 
 /// Anonymises applications finished (closed, withdrawn or refused) before `cutoff`: the record of
-/// the decision stays, the applicant and what they wrote go.
+/// the decision stays, the applicant and what they wrote go. Their payments and refunds stay as
+/// financial records, without the link to the payer or the reasons written about them.
 pub async fn anonymise_finished_applications(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
@@ -99,7 +100,14 @@ pub async fn anonymise_finished_applications(
                          LIMIT $2 FOR UPDATE SKIP LOCKED),
                      notes AS (
                          UPDATE application_events SET public_note = NULL, internal_note = NULL
-                         WHERE application_id IN (SELECT id FROM due))
+                         WHERE application_id IN (SELECT id FROM due)),
+                     paid AS (
+                         UPDATE payments SET account_id = NULL, next_url = NULL
+                         WHERE application_id IN (SELECT id FROM due)
+                         RETURNING id),
+                     refunded AS (
+                         UPDATE refunds SET reason = 'erased'
+                         WHERE payment_id IN (SELECT id FROM paid))
                      UPDATE applications SET account_id = NULL, details = '{\"erased\": true}'::jsonb
                      WHERE id IN (SELECT id FROM due)";
     in_batches(conn, sql, cutoff, batch).await

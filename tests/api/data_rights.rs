@@ -744,6 +744,9 @@ async fn retention_applies_every_period() {
         Some("old-key"),
     )
     .await;
+    // Paid, then withdrawn by staff before review: a refund is owed with it.
+    app.pay_fee(&resident.access_token, old["id"].as_str().unwrap())
+        .await;
     move_to(
         &app,
         &officer,
@@ -794,6 +797,20 @@ async fn retention_applies_every_period() {
     assert_eq!(report.old_idempotency_keys, 1);
     assert_eq!(report.old_audit_events, 1);
     assert_eq!(app.count(&format!("applications WHERE id = '{old_id}' AND account_id IS NULL AND details = '{{\"erased\": true}}'")).await, 1);
+    // Its payment and refund stay, as financial records, without the payer or the reason.
+    let paid = format!("payments WHERE application_id = '{old_id}'");
+    assert_eq!(app.count(&paid).await, 1);
+    assert_eq!(
+        app.count(&format!("{paid} AND account_id IS NULL")).await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "refunds WHERE reason = 'erased' AND payment_id IN (SELECT id FROM {paid})"
+        ))
+        .await,
+        1
+    );
     assert_eq!(
         app.count(&format!(
             "application_events WHERE application_id = '{old_id}' AND public_note IS NOT NULL"
