@@ -397,6 +397,11 @@ impl Settings {
                 "payments.provider is the simulated provider; set APP_PAYMENTS__PROVIDER=govuk_pay with its API key and webhook secret",
             );
         }
+        if !self.payments.base_url.starts_with("https://") {
+            return unsafe_for_production(
+                "payments.base_url must be https (the API key travels with every call)",
+            );
+        }
         if DEVELOPMENT_SECRETS.contains(&self.payments.webhook_secret.expose_secret()) {
             return unsafe_for_production(
                 "payments.webhook_secret is the development secret; set APP_PAYMENTS__WEBHOOK_SECRET",
@@ -675,6 +680,10 @@ mod tests {
             ("APP_PAYMENTS__WEBHOOK_SECRET", Some("short")),
             ("APP_PAYMENTS__API_KEY", None),
             ("APP_PAYMENTS__BASE_URL", Some("not a url")),
+            (
+                "APP_PAYMENTS__BASE_URL",
+                Some("http://publicapi.payments.service.gov.uk"),
+            ),
         ];
         for (name, value) in cases {
             let mut env = vars(PRODUCTION_READY);

@@ -191,6 +191,20 @@ pub async fn insert_refund(
         .await
 }
 
+/// What the provider has taken back of `payment`: its submitted and successful refunds.
+pub async fn refunds_taken(conn: &mut AsyncPgConnection, payment: Uuid) -> QueryResult<i32> {
+    let taken: Vec<i32> = refunds::table
+        .filter(refunds::payment_id.eq(payment))
+        .filter(refunds::status.eq_any([
+            RefundStatus::Submitted.as_str(),
+            RefundStatus::Success.as_str(),
+        ]))
+        .select(refunds::amount_pence)
+        .load(conn)
+        .await?;
+    Ok(taken.iter().sum())
+}
+
 pub async fn refunds_of(conn: &mut AsyncPgConnection, payment: Uuid) -> QueryResult<Vec<Refund>> {
     refunds::table
         .filter(refunds::payment_id.eq(payment))
@@ -259,13 +273,6 @@ pub async fn set_refund(
         .returning(Refund::as_returning())
         .get_result(conn)
         .await
-}
-
-pub async fn delete_refund(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
-    diesel::delete(refunds::table.find(id))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// A payment at the simulated provider.

@@ -176,11 +176,6 @@ impl RefundStatus {
     pub fn parse(raw: &str) -> Option<RefundStatus> {
         RefundStatus::ALL.into_iter().find(|s| s.as_str() == raw)
     }
-
-    /// Whether it takes money back (or will): everything but a refused refund.
-    pub fn counts(self) -> bool {
-        self != RefundStatus::Failed
-    }
 }
 
 /// What an application's payments add up to.

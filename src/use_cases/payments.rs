@@ -98,11 +98,16 @@ pub async fn start(
             description,
             return_url: return_url(frontend_url, id),
             idempotency_key: key.map(|key| {
-                let digest = Sha256::digest(format!("{account}\n{key}"));
+                // The application and amount too: the same key on another application (after a
+                // first attempt that recorded nothing) must not be handed back the first payment.
+                let digest =
+                    Sha256::digest(format!("{account}\n{id}\n{}\n{key}", application.fee_pence));
                 digest.iter().map(|b| format!("{b:02x}")).collect()
             }),
         })
         .await?;
+    // What the provider was asked to take is what is recorded.
+    let asked_pence = application.fee_pence;
     let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
     conn.transaction(async move |conn| {
         if !accounts::lock_active(conn, account).await? {
@@ -128,7 +133,7 @@ pub async fn start(
                 account_id: account,
                 provider: provider.name(),
                 provider_payment_id: &created.id,
-                amount_pence: application.fee_pence,
+                amount_pence: asked_pence,
                 state: created.state.unwrap_or(PaymentState::Created).as_str(),
                 next_url: created.next_url.as_deref(),
             },
@@ -375,6 +380,12 @@ pub async fn refund(
     let owed = conn
         .transaction(async |conn| {
             let (application, _) = lock_application(conn, id).await?;
+            // No one refunds their own fee from the staff side.
+            if application.account_id.is_some() && application.account_id == actor.id {
+                return Err(Error::Conflict(
+                    "this application is yours: a colleague must refund it".into(),
+                ));
+            }
             let payment = store::successful(conn, id).await?.ok_or_else(|| {
                 Error::Conflict("nothing has been paid for this application".into())
             })?;
@@ -425,9 +436,13 @@ pub async fn submit_refund(
         let Some(owed) = store::claim_owed_refund(conn, id).await? else {
             return Ok(None);
         };
-        let ledger = store::ledger(conn, application.id, application.fee_pence).await?;
-        // What the provider has left to refund: everything but this refund is already counted.
-        let available = ledger.refundable_pence() + owed.amount_pence;
+        // What the provider has left to refund: the payment less the refunds it has taken
+        // (owed ones, this one included, it has not seen yet).
+        let available = payment.amount_pence - store::refunds_taken(conn, payment.id).await?;
+        if payment.provider != provider.name() {
+            // Taken by a provider this deployment no longer uses: left owed, for a person.
+            return Ok(None);
+        }
         let system = Actor::system();
         let (status, provider_refund_id) = match provider
             .refund(&payment.provider_payment_id, owed.amount_pence, available)

@@ -424,29 +424,27 @@ async fn staff_refund_part_then_the_rest_through_the_provider() {
     assert_problem(case.refund(0, "Nothing.").await, 422, "validation-failed").await;
     assert_problem(case.refund(100, "  ").await, 422, "validation-failed").await;
 
-    // The provider is down: the refund is owed (202) and goes through once it is back.
+    // The provider is down: two refunds are owed (202) and both go through once it is back.
     case.fake.set_down(true);
-    let owed = case.refund(3000, "Permit cancelled by the council.").await;
-    assert_eq!(owed.status(), 202);
-    assert_eq!(owed.json::<Value>().await.unwrap()["status"], "requested");
+    for (amount, reason) in [
+        (2000, "Permit cancelled by the council."),
+        (1000, "Admin fee waived."),
+    ] {
+        let owed = case.refund(amount, reason).await;
+        assert_eq!(owed.status(), 202);
+        assert_eq!(owed.json::<Value>().await.unwrap()["status"], "requested");
+    }
     assert_eq!(case.payment_status().await, "refunded");
     case.fake.set_down(false);
     case.app
-        .wait_for_count("refunds WHERE status = 'submitted'", 2)
+        .wait_for_count("refunds WHERE status = 'submitted'", 3)
         .await;
+    assert_eq!(case.app.count("refunds WHERE status = 'failed'").await, 0);
     assert_eq!(case.fake.payment(&provider_id).refunded, 4500);
-    assert_eq!(
-        case.app
-            .count("audit_events WHERE action = 'payment.refund_requested'")
-            .await,
-        2
-    );
-    assert_eq!(
-        case.app
-            .count("audit_events WHERE action = 'payment.refunded'")
-            .await,
-        2
-    );
+    for action in ["payment.refund_requested", "payment.refunded"] {
+        let audited = format!("audit_events WHERE action = '{action}'");
+        assert_eq!(case.app.count(&audited).await, 3, "{action}");
+    }
     let listed = case
         .app
         .get_json(
@@ -454,7 +452,7 @@ async fn staff_refund_part_then_the_rest_through_the_provider() {
             &case.resident.access_token,
         )
         .await;
-    assert_eq!(listed["items"][0]["refunds"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["items"][0]["refunds"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
