@@ -363,16 +363,7 @@ pub async fn claim_idempotency_key(
     if inserted == 1 {
         return Ok(None);
     }
-    idempotency_keys::table
-        .find((account, key))
-        .select((
-            idempotency_keys::request_hash,
-            idempotency_keys::response_status,
-            idempotency_keys::response_body,
-        ))
-        .first(conn)
-        .await
-        .map(Some)
+    stored_response(conn, account, key).await
 }
 
 /// The answer stored for `key`, if a request with it has committed.

@@ -126,6 +126,13 @@ pub async fn start(
         // Another request may have started one meanwhile: the provider's payment for this one is
         // then never visited, and expires.
         nothing_due(&application)?;
+        // A provider payment already recorded (an old key handed back by the provider after ours
+        // expired) is not recorded twice.
+        if store::find_by_provider_id(conn, provider.name(), &created.id).await?.is_some() {
+            return Err(Error::Conflict(
+                "the payment provider returned a payment already recorded: use another Idempotency-Key".into(),
+            ));
+        }
         let payment = store::insert(
             conn,
             &NewPayment {
