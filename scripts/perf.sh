@@ -3,6 +3,7 @@
 #   H  wrk on /health (the HTTP limit)            P  pgbench -S -M prepared -c 8 (the database limit)
 #   L  = 1/(1/H + 1/P): a request needing one indexed read
 #   R  authenticated GET /api/v1/applications?limit=20, rotating tokens     target >= 70 % of L
+#   Q  pgbench of R's own queries (session check and page); C = 1/(1/H + 1/Q), R's ceiling here
 #   W  POST /api/v1/applications                                            target >= 50 % of I
 #   I  pgbench of the same writes the submit does, as one transaction
 #   Y  /health/ready                                                        target >= 70 % of P
@@ -108,20 +109,35 @@ P=$(pgbench -S -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -h 127.0.0.1 -p "$PGPORT
   | awk '/^tps/ {print $3}')
 
 read -r _ R R_P99 R_ERR < <(run_wrk read 32 get "$BASE/api/v1/applications?limit=20")
+
+# Q: the database work of one R request alone, as pgbench: the session check and the page of one
+# resident's 10 applications, pipelined as the service sends them. C = 1/(1/H + 1/Q) is then the
+# most R could reach on this machine if the service itself cost no more than /health.
+read -r SESSION ACCOUNT < <("${PSQL[@]}" -F' ' -c "SELECT s.id, s.account_id FROM sessions s
+  JOIN accounts a ON a.id = s.account_id WHERE a.email LIKE 'perf-%' AND s.revoked_at IS NULL
+  AND s.expires_at > now() LIMIT 1" mynorfolk)
+cat > "$WORK/read.sql" <<EOF
+\startpipeline
+SELECT accounts.role FROM sessions INNER JOIN accounts ON accounts.id = sessions.account_id WHERE sessions.id = '$SESSION' AND sessions.account_id = '$ACCOUNT' AND sessions.revoked_at IS NULL AND sessions.expires_at > now() LIMIT 1;
+SELECT id, reference, account_id, service_code, status, details, fee_pence, assigned_to, submitted_at, updated_at, expected_decision_by, decided_at, issued_at, licence_expires_on, closed_at, payment_status FROM applications WHERE account_id = '$ACCOUNT' ORDER BY submitted_at DESC, id DESC LIMIT 21;
+\endpipeline
+EOF
+Q=$(pgbench -n -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -f "$WORK/read.sql" -h 127.0.0.1 -p "$PGPORT" \
+  -U postgres mynorfolk 2>/dev/null | awk '/^tps/ {print $3}')
+
 read -r _ W _ W_ERR < <(run_wrk submit 16 submit "$BASE/api/v1/applications")
 
 # I: what one submit writes, in one transaction (the account lock and liveness check, the
 # reference number, the application, its first event, its audit row, its receipt email), by the
 # service's role; one statement after another (the service pipelines some of them).
-ACCOUNT=$("${PSQL[@]}" -c "SELECT id FROM accounts WHERE email LIKE 'perf-%' LIMIT 1" mynorfolk)
 DETAILS=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["details"]).replace("\x27", "\x27\x27"))' "$WORK/submit.json")
 cat > "$WORK/submit.sql" <<EOF
 BEGIN;
 SELECT pg_advisory_xact_lock_shared(hashtextextended('$ACCOUNT'::text, 0));
 SELECT * FROM accounts WHERE id = '$ACCOUNT' AND erased_at IS NULL LIMIT 1;
 SELECT nextval('application_number_seq');
-INSERT INTO applications (reference, account_id, service_code, status, details, fee_pence, expected_decision_by)
-  VALUES ('PGB-' || (random() * 1e12)::bigint, '$ACCOUNT', 'skip-permit', 'submitted', '$DETAILS', 5000, current_date + 5)
+INSERT INTO applications (reference, account_id, service_code, status, details, fee_pence, expected_decision_by, payment_status)
+  VALUES ('PGB-' || (random() * 1e12)::bigint, '$ACCOUNT', 'skip-permit', 'submitted', '$DETAILS', 5000, current_date + 5, 'due')
   RETURNING id AS application \\gset
 INSERT INTO application_events (application_id, from_status, to_status, actor_role, actor_id)
   VALUES (:application, NULL, 'submitted', 'resident', '$ACCOUNT');
@@ -167,9 +183,10 @@ wait $K_JOB
 read -r _ K _ K_ERR < "$WORK/k.txt"
 
 python3 - <<EOF
-H, P, R, W, I, Y, G = $H, $P, $R, $W, $I, $Y, $G
+H, P, R, Q, W, I, Y, G = $H, $P, $R, $Q, $W, $I, $Y, $G
 hash_ms, hash_ms_all, cores = $HASH_MS, $HASH_MS_ALL, $CORES
 L = 1 / (1 / H + 1 / P)
+C = 1 / (1 / H + 1 / Q)
 # The ceiling: every core hashing, each hash as long as it takes while the others hash too
 # (argon2 is memory-bound: parallel hashes share the memory bus). One core alone is faster.
 g_limit = cores * 1000 / hash_ms_all
@@ -178,6 +195,8 @@ rows = [
     ("P  pgbench -S -M prepared -c8", f"{P:,.0f} TPS", "", None),
     ("L  1/(1/H + 1/P)", f"{L:,.0f} req/s", "", None),
     ("R  GET /api/v1/applications?limit=20", f"{R:,.0f} req/s ({$R_ERR} errors)", f"{R / L:.0%} of L >= 70%", R / L >= 0.70 and $R_ERR == 0),
+    ("Q  pgbench of R's own two queries", f"{Q:,.0f} TPS", "", None),
+    ("C  1/(1/H + 1/Q): R's ceiling here", f"{C:,.0f} req/s = {C / L:.0%} of L", f"R = {R / C:.0%} of C", None),
     ("I  pgbench of the submit's writes", f"{I:,.0f} TPS", "", None),
     ("W  POST /api/v1/applications", f"{W:,.0f} req/s ({$W_ERR} errors)", f"{W / I:.0%} of I >= 50%", W / I >= 0.50 and $W_ERR == 0),
     ("   their receipts, delivered to files", f"{$RECEIPTS:,} emails at {$EMAIL_RATE}/s", "", None),
