@@ -166,10 +166,11 @@ async fn serve(settings: Settings, database: &Database) -> anyhow::Result<()> {
     let host = settings.server.host.clone();
     let app = ApiServer::build(settings, &database.urls).await?;
     announce(&format!(
-        "MyNorfolk API listening on http://{host}:{} | database: {} | emails: {}",
+        "MyNorfolk API listening on http://{host}:{} | database: {} | emails: {} | attachments: {}",
         app.port(),
         database.description,
         app.mailer().describe(),
+        app.files().description,
     ));
     app.run_until_stopped().await?;
     announce("MyNorfolk API stopped");

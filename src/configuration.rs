@@ -72,7 +72,28 @@ pub struct Settings {
     pub data_rights: DataRightsSettings,
     pub retention: RetentionSettings,
     pub payments: PaymentSettings,
+    pub storage: StorageSettings,
     pub log: LogSettings,
+}
+
+/// Where attachments' files are kept: a local folder, or S3-compatible object storage.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// `s3://bucket` for S3 (or MinIO and the like, at `endpoint`); `None` keeps files in
+    /// `local_dir`, which only one machine sees (production refuses it).
+    #[serde(default)]
+    pub url: Option<String>,
+    pub local_dir: PathBuf,
+    /// An S3-compatible store's address (`http://minio:9000`); `None` is AWS itself.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub region: String,
+    #[serde(default)]
+    pub access_key_id: Option<SecretString>,
+    #[serde(default)]
+    pub secret_access_key: Option<SecretString>,
+    /// The largest file a resident may attach (413 above it).
+    pub max_upload_bytes: u64,
 }
 
 /// Which payment provider takes the fees.
@@ -188,6 +209,9 @@ pub struct EmailSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppSettings {
     pub frontend_url: String,
+    /// The API's own public address, for links that point at the API itself (the one-click
+    /// unsubscribe link in status emails). Production needs https.
+    pub public_url: String,
     pub terms_version: String,
     /// How often the background retention sweep runs.
     pub retention_interval_secs: u64,
@@ -359,7 +383,15 @@ impl Settings {
                 "app.frontend_url is not a URL".into(),
             ));
         }
+        if !url::Url::parse(&self.app.public_url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        {
+            return Err(ConfigError::Inconsistent(
+                "app.public_url is not an http(s) URL".into(),
+            ));
+        }
         self.payments.check_consistent()?;
+        self.storage.check_consistent()?;
         let limits = &self.limits;
         if limits.backoff_base_secs > limits.backoff_max_secs || limits.backoff_max_secs > 86_400 {
             return Err(ConfigError::Inconsistent(
@@ -406,6 +438,55 @@ impl Settings {
             return unsafe_for_production(
                 "payments.webhook_secret is the development secret; set APP_PAYMENTS__WEBHOOK_SECRET",
             );
+        }
+        if self.storage.url.is_none() {
+            return unsafe_for_production(
+                "storage.url is not set (a local folder is seen by one machine only); set APP_STORAGE__URL=s3://bucket with its keys",
+            );
+        }
+        if !self.app.public_url.starts_with("https://") {
+            return unsafe_for_production(
+                "app.public_url must be https (the unsubscribe links in emails point at it)",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl StorageSettings {
+    /// Object storage is configured whole or not at all: a bucket, and both halves of its key.
+    fn check_consistent(&self) -> Result<(), ConfigError> {
+        let half = |what: &str| {
+            Err(ConfigError::Inconsistent(format!(
+                "storage: {what} (object storage is half-configured)"
+            )))
+        };
+        if !(1..=1 << 30).contains(&self.max_upload_bytes) {
+            return Err(ConfigError::Inconsistent(
+                "storage.max_upload_bytes must be from 1 to 1073741824".into(),
+            ));
+        }
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        let bucket = url.strip_prefix("s3://").unwrap_or_default();
+        if bucket.is_empty() || bucket.contains('/') {
+            return half("url must be s3://bucket; set APP_STORAGE__URL");
+        }
+        let set = |key: &Option<SecretString>| {
+            key.as_ref()
+                .is_some_and(|k| !k.expose_secret().trim().is_empty())
+        };
+        if !set(&self.access_key_id) || !set(&self.secret_access_key) {
+            return half(
+                "an S3 bucket needs access_key_id and secret_access_key; set APP_STORAGE__ACCESS_KEY_ID and APP_STORAGE__SECRET_ACCESS_KEY",
+            );
+        }
+        if let Some(endpoint) = &self.endpoint
+            && !url::Url::parse(endpoint)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        {
+            return half("endpoint is not an http(s) URL");
         }
         Ok(())
     }
@@ -639,6 +720,12 @@ mod tests {
             "APP_PAYMENTS__WEBHOOK_SECRET",
             "a-webhook-signing-secret-from-govuk-pay",
         ),
+        ("APP_STORAGE__URL", "s3://mynorfolk-attachments"),
+        ("APP_STORAGE__ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        (
+            "APP_STORAGE__SECRET_ACCESS_KEY",
+            "an-example-secret-access-key",
+        ),
     ];
 
     #[test]
@@ -649,6 +736,30 @@ mod tests {
     }
 
     #[test]
+    fn every_profile_refuses_half_configured_object_storage() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("APP_STORAGE__ACCESS_KEY_ID", None),
+            ("APP_STORAGE__SECRET_ACCESS_KEY", Some(" ")),
+            ("APP_STORAGE__URL", Some("s3://")),
+            ("APP_STORAGE__URL", Some("https://bucket.example")),
+            ("APP_STORAGE__ENDPOINT", Some("minio:9000")),
+        ];
+        for (name, value) in cases {
+            let mut env = vars(PRODUCTION_READY);
+            env.insert("APP_ENV".into(), "development".into());
+            match value {
+                Some(v) => env.insert(name.to_string(), v.to_string()),
+                None => env.remove(*name),
+            };
+            let err = Settings::load_from(&repo_config(), &env).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Inconsistent(_)),
+                "{name}={value:?} should be refused, got {err}"
+            );
+        }
+    }
+
+    #[test]
     fn production_refuses_development_secret_and_missing_services() {
         let cases: &[(&str, Option<&str>)] = &[
             ("APP_AUTH__JWT_SECRET", Some(DEVELOPMENT_SECRETS[0])),
@@ -656,6 +767,8 @@ mod tests {
             ("APP_AUTH__JWT_SECRET", None),
             ("DATABASE_URL", None),
             ("SMTP_URL", None),
+            ("APP_STORAGE__URL", None),
+            ("APP_APP__PUBLIC_URL", Some("http://api.example.org")),
         ];
         for (name, value) in cases {
             let mut env = vars(PRODUCTION_READY);

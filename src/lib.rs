@@ -20,5 +20,6 @@ pub mod schema;
 pub mod startup;
 pub mod startup_error;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod use_cases;

@@ -67,6 +67,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        application_id -> Uuid,
+        kind -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> Int8,
+        sha256 -> Text,
+        storage_key -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -121,6 +135,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         delete_after_send -> Bool,
+        unsubscribe_url -> Nullable<Text>,
     }
 }
 
@@ -242,8 +257,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    storage_cleanup (storage_key) {
+        storage_key -> Text,
+        due_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(application_events -> applications (application_id));
+diesel::joinable!(attachments -> applications (application_id));
 diesel::joinable!(applications -> services (service_code));
 diesel::joinable!(data_requests -> accounts (account_id));
 diesel::joinable!(email_outbox -> accounts (account_id));
@@ -258,6 +281,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     application_events,
     applications,
+    attachments,
     audit_events,
     background_runs,
     data_requests,
@@ -272,4 +296,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     simulated_payments,
     sign_in_backoff,
+    storage_cleanup,
 );

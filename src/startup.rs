@@ -16,6 +16,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::signed::Signer;
 use crate::configuration::{Profile, ProviderKind};
 use crate::configuration::{ServerSettings, Settings};
 use crate::db::probe::ReadinessProbe;
@@ -31,6 +32,7 @@ use crate::payments::govuk_pay::GovUkPay;
 use crate::payments::simulated::Simulated;
 use crate::startup_error::StartupError;
 use crate::state::{AppState, Catalogue, Draining, Throttles};
+use crate::storage::FileStore;
 use crate::telemetry::PrivacyRootSpan;
 use crate::use_cases::retention;
 
@@ -77,6 +79,8 @@ impl ApiServer {
                 settings.auth.jwt_secret.expose_secret().as_bytes(),
             )),
             payments: Arc::new(payment_provider(&settings, &pool, port)?),
+            files: FileStore::from_settings(&settings.storage)?,
+            signer: Signer::new(settings.auth.jwt_secret.expose_secret().as_bytes()),
             pool,
             draining: Draining::default(),
             settings,
@@ -105,6 +109,11 @@ impl ApiServer {
         &self.mailer
     }
 
+    /// Where attachments' files go, for the start-up line.
+    pub fn files(&self) -> &FileStore {
+        &self.state.files
+    }
+
     /// Serves until SIGTERM (or SIGINT), then drains: readiness turns 503 at once and every
     /// answer says `Connection: close` for `server.drain_secs` (requests are still served: the
     /// load balancer is moving clients away), then the listener closes, in-flight requests get
@@ -113,7 +122,8 @@ impl ApiServer {
     /// shutdown timeout) and hands back the rest of its batch for another instance. A second
     /// signal stops at once.
     ///
-    /// The email worker, the reset-link worker and the retention sweep run in this same future;
+    /// The email worker, the reset-link worker, the refund worker, the file sweeper and the
+    /// retention sweep run in this same future;
     /// `stop(false)` on the server handle ends the requests at once and the background work as
     /// after a signal. Nothing committed is lost either way, nor on a real crash.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -145,6 +155,11 @@ impl ApiServer {
             settings.limits.reset_links_per_address,
             Duration::from_millis(settings.email.poll_interval_ms),
         );
+        let files = crate::use_cases::attachments::run_file_sweeper(
+            self.state.pool.clone(),
+            self.state.files.clone(),
+            Duration::from_millis(settings.email.poll_interval_ms),
+        );
         let refunds = crate::use_cases::payments::run_refund_worker(
             self.state.pool.clone(),
             self.state.payments.clone(),
@@ -156,6 +171,7 @@ impl ApiServer {
                 until(stopping.clone(), retention),
                 until(stopping.clone(), reset_links),
                 until(stopping.clone(), refunds),
+                until(stopping.clone(), files),
             );
         };
         let serving = async {

@@ -1,5 +1,6 @@
 //! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
-//! the password hasher, the token keys, the throttles, the payment provider and whether the instance is draining. Built once per application; each HTTP
+//! the password hasher, the token keys, the throttles, the payment provider, file storage, the
+//! signer of links and codes, and whether the instance is draining. Built once per application; each HTTP
 //! worker gets a copy with a pool of its own (`for_worker`), and shares everything else.
 
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::time::Duration;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::signed::Signer;
 use crate::auth::throttle::{Backoff, RateLimit, Refusals, ThrottleKeys};
 use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
 use crate::db::probe::ReadinessProbe;
 use crate::payments::PaymentProvider;
+use crate::storage::FileStore;
 
 pub struct AppState {
     pub settings: Settings,
@@ -25,6 +28,10 @@ pub struct AppState {
     pub throttles: Arc<Throttles>,
     pub draining: Draining,
     pub payments: Arc<PaymentProvider>,
+    /// Where attachments' files are kept.
+    pub files: FileStore,
+    /// Signs unsubscribe tokens and permit codes.
+    pub signer: Signer,
 }
 
 impl AppState {
@@ -42,6 +49,8 @@ impl AppState {
             throttles: self.throttles.clone(),
             draining: self.draining.clone(),
             payments: self.payments.clone(),
+            files: self.files.clone(),
+            signer: self.signer.clone(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Authentication building blocks with no HTTP in them: password hashing on a bounded pool,
-//! access tokens (JWT), opaque single-use tokens, and throttles against guessing.
+//! access tokens (JWT), opaque single-use tokens, signed links and codes, and throttles against
+//! guessing.
 
 pub mod jwt;
 pub mod password;
+pub mod signed;
 pub mod throttle;
 pub mod tokens;

@@ -50,3 +50,7 @@ id!(
     /// A request under data-protection law.
     DataRequestId
 );
+id!(
+    /// A document attached to an application.
+    AttachmentId
+);

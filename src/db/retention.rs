@@ -87,7 +87,8 @@ pub async fn delete_expired_audit_events(
 
 /// Anonymises applications finished (closed, withdrawn or refused) before `cutoff`: the record of
 /// the decision stays, the applicant and what they wrote go. Their payments and refunds stay as
-/// financial records, without the link to the payer or the reasons written about them.
+/// financial records, without the link to the payer or the reasons written about them; their
+/// attachments are deleted (the trigger queues each file for removal from storage).
 pub async fn anonymise_finished_applications(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
@@ -107,7 +108,9 @@ pub async fn anonymise_finished_applications(
                          RETURNING id),
                      refunded AS (
                          UPDATE refunds SET reason = 'erased'
-                         WHERE payment_id IN (SELECT id FROM paid))
+                         WHERE payment_id IN (SELECT id FROM paid)),
+                     documents AS (
+                         DELETE FROM attachments WHERE application_id IN (SELECT id FROM due))
                      UPDATE applications SET account_id = NULL, details = '{\"erased\": true}'::jsonb
                      WHERE id IN (SELECT id FROM due)";
     in_batches(conn, sql, cutoff, batch).await

@@ -79,6 +79,12 @@ impl Status {
         )
     }
 
+    /// The applicant may still add or remove documents: before review, or when the council has
+    /// asked for more information.
+    pub fn takes_documents(self) -> bool {
+        matches!(self, Status::Submitted | Status::MoreInformationRequired)
+    }
+
     /// Words for a resident, used in status emails.
     pub fn describe(self) -> &'static str {
         match self {

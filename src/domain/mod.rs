@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod application;
+pub mod attachment;
 pub mod data_request;
 pub mod deadlines;
 pub mod payment;

@@ -81,6 +81,9 @@ pub enum ApiError {
     /// 415: the body is not `application/json`.
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    /// 415 `unsupported-file-type`: an attachment whose content is not a type the council takes.
+    #[error("attach a PDF, PNG or JPEG file: this file's content is none of them")]
+    UnsupportedFileType,
     /// 422: well-formed JSON that breaks the rules.
     #[error("the request is not valid")]
     Validation(Vec<FieldError>),
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::ConflictWith { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::UnsupportedFileType => "unsupported-file-type",
             ApiError::Validation(_) => "validation-failed",
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Unavailable(_) => "service-unavailable",
@@ -216,7 +220,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::LinkInvalid => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFileType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -288,6 +294,10 @@ impl From<crate::use_cases::Error> for ApiError {
             Error::Transition(e) => ApiError::Conflict(e.to_string()),
             Error::PaymentRequired(detail) => ApiError::ConflictWith {
                 code: "payment-required",
+                detail,
+            },
+            Error::AttachmentsMissing(detail) => ApiError::ConflictWith {
+                code: "attachments-missing",
                 detail,
             },
             Error::ProviderRefused(why) => ApiError::ConflictWith {

@@ -12,7 +12,7 @@ use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use crate::http::handlers::{
     accounts, admin, admin_applications, admin_audit, admin_data_requests, applications,
-    data_rights, docs, health, me, payments, sessions,
+    attachments, data_rights, docs, health, me, payments, sessions,
 };
 use crate::http::openapi::ApiDoc;
 
@@ -45,6 +45,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(applications::application_events)
         .service(applications::withdraw_application)
         .service(applications::update_application)
+        // Documents
+        .service(attachments::upload_attachment)
+        .service(attachments::list_attachments)
+        .service(attachments::download_attachment)
+        .service(attachments::delete_attachment)
         // Fees and payments
         .service(payments::start_payment)
         .service(payments::list_payments)
@@ -61,6 +66,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin_applications::transition_application)
         .service(admin_applications::assign_application)
         .service(admin_applications::refund_fee)
+        .service(attachments::staff_download_attachment)
         .service(admin_data_requests::data_request_queue)
         .service(admin_data_requests::decide_data_request)
         .service(admin_audit::look_up_account)

@@ -6,6 +6,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, SchemaFormat};
 
 use crate::domain::account::{AccountName, EmailAddress, Password, Role};
+use crate::domain::attachment::FileType;
 use crate::domain::services::ServiceKind;
 use crate::domain::text::{self, TextRule};
 use crate::http::pagination::{self, MAX_LIMIT};
@@ -312,6 +313,48 @@ pub fn webhook_message() -> Object {
         .additional_properties(Some(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
         ))
+        .build()
+}
+
+/// The types an attachment can have (judged from its content).
+pub fn attachment_content_type() -> Object {
+    let types = [FileType::Pdf, FileType::Png, FileType::Jpeg].map(FileType::content_type);
+    string(false).enum_values(Some(types)).build()
+}
+
+/// An uploaded file: any bytes (the server judges the type from them).
+pub fn upload_file() -> Object {
+    string(false)
+        .content_media_type("application/octet-stream")
+        .description(Some(
+            "A PDF, PNG or JPEG file (judged by its content, not its name) of at most 10 MiB",
+        ))
+        .build()
+}
+
+/// A file's bytes, as a download sends them.
+pub fn file_bytes() -> Object {
+    string(false)
+        .content_media_type("application/octet-stream")
+        .build()
+}
+
+/// A permit's verification code, as printed on it (hyphens, spaces and case are forgiven).
+pub fn permit_code() -> Object {
+    string(false)
+        .min_length(Some(1))
+        .max_length(Some(40))
+        .pattern(Some("^[0-9A-Za-z -]+$"))
+        .examples(["7KQ2M-X9HTA"])
+        .build()
+}
+
+/// A signed unsubscribe token, as the link in an email carries it.
+pub fn unsubscribe_token() -> Object {
+    string(false)
+        .min_length(Some(1))
+        .max_length(Some(200))
+        .pattern(Some("^[A-Za-z0-9_-]+$"))
         .build()
 }
 

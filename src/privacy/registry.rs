@@ -220,6 +220,14 @@ pub const REGISTRY: &[Table] = &[
             col("created_at", Activity, Yes, Keep),
             col("sent_at", Activity, Yes, Keep),
             col("delete_after_send", NotPersonal, INTERNAL, Keep),
+            col(
+                "unsubscribe_url",
+                PseudonymousId,
+                No(
+                    "a signed link that turns your status emails off; it holds only your account's id",
+                ),
+                Keep,
+            ),
         ],
     },
     Table {
@@ -346,6 +354,32 @@ pub const REGISTRY: &[Table] = &[
                 Null,
             ),
             col("occurred_at", Activity, Yes, Keep),
+        ],
+    },
+    Table {
+        name: "attachments",
+        purpose: "to decide your applications with the documents a permit needs: insurance certificates, site plans, licences (contract; the council's duties under the Highways Act 1980)",
+        retention: "as long as the application; deleted with their files on erasure, and when the application is anonymised {closed_case_years} years after it is closed",
+        owner: Owner::Via {
+            column: "application_id",
+            parent: "applications",
+        },
+        rows: Rows::Delete,
+        columns: &[
+            col("id", PseudonymousId, Yes, Keep),
+            col("application_id", PseudonymousId, Yes, Keep),
+            col("kind", NotPersonal, Yes, Keep),
+            col("filename", Submission, Yes, Keep),
+            col("content_type", NotPersonal, Yes, Keep),
+            col("size_bytes", NotPersonal, Yes, Keep),
+            col("sha256", NotPersonal, Yes, Keep),
+            col(
+                "storage_key",
+                NotPersonal,
+                No("where the file is kept; the file itself comes with a zip export"),
+                Keep,
+            ),
+            col("created_at", Activity, Yes, Keep),
         ],
     },
     Table {
@@ -476,6 +510,18 @@ pub const REGISTRY: &[Table] = &[
             col("refunded", NotPersonal, INTERNAL, Keep),
             col("idempotency_key", NotPersonal, INTERNAL, Keep),
             col("created_at", NotPersonal, INTERNAL, Keep),
+        ],
+    },
+    Table {
+        name: "storage_cleanup",
+        purpose: "to remove from storage the files of deleted attachments and of uploads that failed (legal obligation: storage limitation)",
+        retention: "minutes: until the file is removed",
+        // Storage keys are random and name no one.
+        owner: Owner::Nobody,
+        rows: Rows::Untouched,
+        columns: &[
+            col("storage_key", NotPersonal, INTERNAL, Keep),
+            col("due_at", NotPersonal, INTERNAL, Keep),
         ],
     },
     Table {

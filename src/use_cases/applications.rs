@@ -6,7 +6,7 @@ use chrono::{Datelike, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use sha2::{Digest, Sha256};
 
-use super::{Error, payments};
+use super::{Error, attachments, payments};
 use crate::db::ids::{AccountId, ApplicationId};
 
 use crate::db::applications::{
@@ -20,6 +20,7 @@ use crate::domain::application::{
 };
 use crate::domain::deadlines::uk_today;
 use crate::domain::payment::PaymentStatus;
+use crate::domain::services::ServiceKind;
 use crate::email::templates::Template;
 
 /// What a submission answers: its status and body (201 and the new application, as the caller's
@@ -208,6 +209,18 @@ pub async fn transition(
             )));
         }
         let service = store::active_service(conn, &current.service_code).await?;
+        if to == Status::Approved
+            && let Some(kind) = ServiceKind::from_code(&current.service_code)
+        {
+            let missing = attachments::missing_kinds(conn, id, kind.required_attachments()).await?;
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
+                return Err(Error::AttachmentsMissing(format!(
+                    "the application lacks documents its service requires: {}",
+                    names.join(", ")
+                )));
+            }
+        }
         let today = uk_today(Utc::now());
         let change = StatusChange {
             status: to.as_str(),

@@ -217,7 +217,8 @@ async fn kept_records(
         "What we kept, and why: an anonymised account record, the references, services, statuses and \
          dates of your applications, this request, and the audit log (which holds no names), because \
          the council must be able to show it met its legal duties (UK GDPR Article 17(3)(b) and (e)). \
-         Your name, email address, the details you entered and notes about you have been removed.",
+         Your name, email address, the details you entered, the documents you attached (deleted from \
+         storage too) and notes about you have been removed.",
     );
     if !in_force.is_empty() {
         text.push_str(&format!(

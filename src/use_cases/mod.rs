@@ -4,11 +4,17 @@
 
 pub mod accounts;
 pub mod applications;
+pub mod attachments;
 pub mod data_rights;
 pub mod payments;
 pub mod retention;
 pub mod staff_reads;
 
+use diesel_async::AsyncPgConnection;
+
+use crate::db::accounts as account_store;
+use crate::db::applications::{self as application_store, Application};
+use crate::db::ids::ApplicationId;
 use crate::domain::application::TransitionError;
 
 /// Why a use case did not do what it was asked.
@@ -36,6 +42,9 @@ pub enum Error {
     /// The password changed (a reset) after it was checked and before the request could act.
     #[error("the password changed while this request was under way")]
     PasswordChanged,
+    /// Staff cannot approve an application that lacks a document its service requires.
+    #[error("{0}")]
+    AttachmentsMissing(String),
     /// Staff cannot review an application whose fee is not paid.
     #[error("{0}")]
     PaymentRequired(String),
@@ -49,4 +58,25 @@ pub enum Error {
     Database(#[from] diesel::result::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// Locks the application's account (the lock order of `db::accounts`) and then the application;
+/// says whether the account is live (not erased).
+pub(crate) async fn lock_application(
+    conn: &mut AsyncPgConnection,
+    id: ApplicationId,
+) -> Result<(Application, bool), Error> {
+    let owner = application_store::find(conn, id, false)
+        .await?
+        .ok_or(Error::NotFound)?
+        .account_id;
+    let live = match owner {
+        Some(owner) => account_store::lock_active(conn, owner).await?,
+        None => false,
+    };
+    let application = application_store::find(conn, id, true)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let live = live && application.account_id == owner;
+    Ok((application, live))
 }

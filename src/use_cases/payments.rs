@@ -17,8 +17,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::Error;
 use super::applications::Answer;
+use super::{Error, lock_application};
 use crate::db::DbPool;
 use crate::db::applications::{self as applications_store, Application};
 use crate::db::audit::{self, Actor};
@@ -294,27 +294,6 @@ pub async fn record(
         Ok(Some(payment))
     })
     .await
-}
-
-/// Locks the application's account (the lock order of `db::accounts`) and then the application;
-/// says whether the account is live (not erased).
-async fn lock_application(
-    conn: &mut AsyncPgConnection,
-    id: ApplicationId,
-) -> Result<(Application, bool), Error> {
-    let owner = applications_store::find(conn, id, false)
-        .await?
-        .ok_or(Error::NotFound)?
-        .account_id;
-    let live = match owner {
-        Some(owner) => accounts::lock_active(conn, owner).await?,
-        None => false,
-    };
-    let application = applications_store::find(conn, id, true)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let live = live && application.account_id == owner;
-    Ok((application, live))
 }
 
 /// Brings the application's payment status in line with its payments and refunds.

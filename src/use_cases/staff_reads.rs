@@ -7,16 +7,19 @@ use super::Error;
 use crate::db::Position;
 use crate::db::accounts::{self, Account};
 use crate::db::applications::{self as application_store, Application, Event};
+use crate::db::attachments::{self as attachment_store, Attachment};
 use crate::db::audit::{self, Actor, Stored};
 use crate::db::data_requests::{self as request_store, DataRequest, QueueFilters};
 use crate::db::ids::ApplicationId;
 use crate::domain::account::EmailAddress;
 
-/// One application as staff see it: with its applicant (if not erased) and every event.
+/// One application as staff see it: with its applicant (if not erased), every event and its
+/// documents.
 pub struct ApplicationCase {
     pub application: Application,
     pub applicant: Option<Account>,
     pub events: Vec<Event>,
+    pub attachments: Vec<Attachment>,
 }
 
 /// Opens an application's case, recording why (`reason`).
@@ -35,6 +38,7 @@ pub async fn application(
             None => None,
         };
         let events = application_store::events(conn, id).await?;
+        let attachments = attachment_store::list(conn, id).await?;
         let event = audit::Event {
             action: "application.viewed",
             target_type: "application",
@@ -47,6 +51,7 @@ pub async fn application(
             application,
             applicant,
             events,
+            attachments,
         })
     })
     .await

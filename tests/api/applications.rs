@@ -131,6 +131,8 @@ async fn a_full_journey_for_every_service_with_events_and_emails() {
         )
         .await;
         app.pay_fee(&resident.access_token, &id).await;
+        app.attach_required(&resident.access_token, &application)
+            .await;
         let prefix = &reference[..4];
         assert!(
             ["SKP-", "SCF-", "VXC-", "EVC-"].contains(&prefix),
@@ -321,6 +323,8 @@ async fn transitions_outside_the_status_machine_are_409_and_change_nothing() {
     .await;
 
     app.pay_fee(&resident.access_token, id).await;
+    app.attach_required(&resident.access_token, &application)
+        .await;
     for to in ["under_review", "approved"] {
         assert_eq!(move_to(&app, &staff, id, to, None).await.status(), 200);
     }

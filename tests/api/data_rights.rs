@@ -285,6 +285,7 @@ async fn erasure_leaves_nothing_of_the_person_in_a_pg_dump() {
     let issued = submit(&app, &resident, "skip-permit", &skip, Some("zq-key")).await;
     let issued_id = issued["id"].as_str().unwrap();
     app.pay_fee(&resident.access_token, issued_id).await;
+    app.attach_required(&resident.access_token, &issued).await;
     refund(
         &app,
         &officer,

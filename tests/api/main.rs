@@ -3,6 +3,7 @@
 
 mod accounts;
 mod applications;
+mod attachments;
 mod audit;
 mod cli;
 mod data_rights;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::PartialSchema;
 use validator::Validate;
 
+use super::attachment::AttachmentKind;
 use super::validation::{ValidationErrors, from_json_value, from_validator};
 
 /// Rules that depend on council policy, from configuration.
@@ -49,6 +50,72 @@ impl ServiceKind {
 
     pub fn from_code(code: &str) -> Option<ServiceKind> {
         ServiceKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The documents an application must carry before it can be approved.
+    pub fn required_attachments(self) -> &'static [AttachmentKind] {
+        use AttachmentKind::*;
+        match self {
+            ServiceKind::SkipPermit => &[InsuranceCertificate, WasteCarrierLicence],
+            ServiceKind::ScaffoldLicence => {
+                &[InsuranceCertificate, SitePlan, TrafficManagementPlan]
+            }
+            ServiceKind::VehicleCrossing => &[SitePlan],
+            ServiceKind::EvCableChannel => &[InsuranceCertificate, SitePlan],
+        }
+    }
+
+    /// The address the permit covers, from stored `details` (absent once they are erased).
+    pub fn site(self, details: &serde_json::Value) -> Option<Address> {
+        let field = match self {
+            ServiceKind::SkipPermit | ServiceKind::ScaffoldLicence => "site",
+            ServiceKind::VehicleCrossing => "property",
+            ServiceKind::EvCableChannel => "installation",
+        };
+        serde_json::from_value(details.get(field)?.clone()).ok()
+    }
+
+    /// The first day the permit allows work on the highway: the day applied for, or the day it
+    /// was issued if that is later.
+    pub fn permit_valid_from(self, details: &serde_json::Value, issued_on: NaiveDate) -> NaiveDate {
+        let field = match self {
+            ServiceKind::SkipPermit | ServiceKind::ScaffoldLicence => "start_date",
+            ServiceKind::EvCableChannel => "installation_date",
+            ServiceKind::VehicleCrossing => return issued_on,
+        };
+        details
+            .get(field)
+            .and_then(|d| d.as_str()?.parse::<NaiveDate>().ok())
+            .map_or(issued_on, |start| start.max(issued_on))
+    }
+
+    /// The conditions printed on the permit, which the holder must keep to on site.
+    pub fn permit_conditions(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::SkipPermit => &[
+                "The skip must be lit at night and marked with traffic cones and reflective markings.",
+                "The skip must not obstruct drains, access to premises or the free flow of traffic and pedestrians.",
+                "The owner's name and telephone number must be clearly shown on the skip.",
+                "Keep this permit available for inspection by a council officer.",
+            ],
+            ServiceKind::ScaffoldLicence => &[
+                "Keep a clear footway of at least 1.2 metres, or the diversion agreed with the council.",
+                "Scaffolding must be lit at night and fitted with protective fans and padding at head height.",
+                "Follow the traffic management plan supplied with the application.",
+                "Keep this licence available for inspection by a council officer.",
+            ],
+            ServiceKind::VehicleCrossing => &[
+                "The crossing must be built by a contractor approved by Norfolk County Council.",
+                "Give the council 10 working days' notice before work starts.",
+                "Keep this permit available for inspection by a council officer.",
+            ],
+            ServiceKind::EvCableChannel => &[
+                "Only the approved channel product may be installed, flush with the footway.",
+                "Cables must be laid only in the channel and removed when not charging.",
+                "Keep the channel clean and in good repair; report damage to the council.",
+                "Keep this permit available for inspection by a council officer.",
+            ],
+        }
     }
 
     /// Parses and checks `details`; returns them in canonical form (as they will be stored).

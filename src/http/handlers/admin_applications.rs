@@ -20,7 +20,7 @@ use crate::http::auth::Staff;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page};
-use crate::http::views::{ApplicationView, RefundView};
+use crate::http::views::{ApplicationView, AttachmentView, RefundView};
 use crate::state::AppState;
 use crate::use_cases::applications::{self, Move};
 use crate::use_cases::payments::{self, RefundOutcome};
@@ -123,6 +123,10 @@ pub struct StaffApplicationView {
     // db::applications::EVENTS_LISTED
     #[schema(max_items = 1000)]
     pub events: Vec<StaffEventView>,
+    /// The documents attached (download each at `attachments/{attachment_id}`, audited).
+    // use_cases::attachments::MAX_PER_APPLICATION
+    #[schema(max_items = 20)]
+    pub attachments: Vec<AttachmentView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -217,6 +221,11 @@ pub async fn application_detail(
             email: a.email,
         }),
         events: case.events.into_iter().map(StaffEventView::from).collect(),
+        attachments: case
+            .attachments
+            .into_iter()
+            .map(AttachmentView::from)
+            .collect(),
     };
     Ok(HttpResponse::Ok().json(view))
 }
@@ -230,7 +239,7 @@ pub async fn application_detail(
     responses(
         (status = 200, body = ApplicationView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a transition the status machine allows from here, or `attachments-missing` (approval needs every document the service requires) or `payment-required` (review needs the fee paid)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]

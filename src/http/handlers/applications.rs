@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::db::applications::{self as store, Application, Event, Filters, Service};
 use crate::db::ids::ApplicationId;
 use crate::domain::application::{Mover, Status};
+use crate::domain::attachment::AttachmentKind;
 use crate::domain::deadlines::uk_today;
 use crate::domain::services::ServiceKind;
 use crate::domain::validation::ValidationErrors;
@@ -48,6 +49,10 @@ pub struct ServiceView {
     pub details_schema: serde_json::Value,
     /// A valid `details`, dates relative to today.
     pub details_example: serde_json::Value,
+    /// The documents an application must carry before it can be approved (attach them with
+    /// `POST /api/v1/applications/{id}/attachments`).
+    #[schema(max_items = 4)]
+    pub required_attachments: Vec<AttachmentKind>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,6 +123,7 @@ fn service_view(service: &Service, state: &AppState) -> Option<ServiceView> {
     Some(ServiceView {
         details_schema: kind.details_schema(),
         details_example: kind.details_example(&state.settings.services, today),
+        required_attachments: kind.required_attachments().to_vec(),
         code: service.code.clone(),
         name: service.name.clone(),
         description: service.description.clone(),

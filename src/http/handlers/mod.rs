@@ -7,6 +7,7 @@ pub mod admin_applications;
 pub mod admin_audit;
 pub mod admin_data_requests;
 pub mod applications;
+pub mod attachments;
 pub mod data_rights;
 pub mod docs;
 pub mod health;

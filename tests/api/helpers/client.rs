@@ -306,3 +306,58 @@ pub struct Tokens {
     pub token_type: String,
     pub expires_in: u64,
 }
+
+/// The start of a real PDF, PNG and JPEG (enough for their type to be judged from the content).
+pub const PDF: &[u8] =
+    b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde";
+pub const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9";
+
+impl TestApp {
+    /// Uploads `bytes` as `filename` of `kind` to an application, as a browser's form would.
+    pub async fn upload(
+        &self,
+        token: &str,
+        application_id: &str,
+        kind: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("kind", kind.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()),
+            );
+        self.client
+            .post(self.url(&format!(
+                "/api/v1/applications/{application_id}/attachments"
+            )))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Attaches a PDF of every kind the application's service requires (201 each).
+    pub async fn attach_required(&self, token: &str, application: &serde_json::Value) {
+        let service = self
+            .get(&format!(
+                "/api/v1/services/{}",
+                application["service"].as_str().unwrap()
+            ))
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        let id = application["id"].as_str().unwrap();
+        for kind in service["required_attachments"].as_array().unwrap() {
+            let kind = kind.as_str().unwrap();
+            let response = self
+                .upload(token, id, kind, &format!("{kind}.pdf"), PDF.to_vec())
+                .await;
+            assert_eq!(response.status(), 201, "attaching {kind}");
+        }
+    }
+}

@@ -20,7 +20,7 @@ use mynorfolk::configuration::Settings;
 use mynorfolk::db::quote_identifier;
 use mynorfolk::startup::ApiServer;
 
-pub use client::{PASSWORD, Tokens};
+pub use client::{JPEG, PASSWORD, PDF, PNG, Tokens};
 pub use database::database_server;
 pub use govuk_pay::FakeGovUkPay;
 pub use smtp::{SmtpSink, smtp_sink};
@@ -34,6 +34,8 @@ pub fn test_settings(email_dir: &Path) -> Settings {
     settings.database.migrate_on_start = false;
     settings.email.smtp_url = None;
     settings.email.outbox_dir = email_dir.to_path_buf();
+    // Beside the emails (which are read from the folder itself, not from this one).
+    settings.storage.local_dir = email_dir.join("files");
     settings
 }
 
