@@ -304,7 +304,9 @@ impl From<crate::use_cases::Error> for ApiError {
                 code: "payment-provider-refused",
                 detail: format!("the payment provider refused: {why}"),
             },
-            Error::ProviderUnavailable(cause) => ApiError::Unavailable(cause),
+            Error::ProviderUnavailable(cause) | Error::StorageUnavailable(cause) => {
+                ApiError::Unavailable(cause)
+            }
             Error::Invalid { field, message } => ApiError::invalid(field, message),
             Error::InvalidToken => ApiError::LinkInvalid,
             Error::PasswordChanged => ApiError::Unauthorized(

@@ -274,3 +274,15 @@ pub fn file_download(
         .no_chunking(attachment.size_bytes as u64)
         .streaming(body.map_err(actix_web::error::ErrorServiceUnavailable))
 }
+
+/// A downloaded file's bytes: the document's schema of a download (an attachment, the zip
+/// export).
+pub struct FileBody;
+
+impl utoipa::PartialSchema for FileBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::http::schemas::file_bytes().into()
+    }
+}
+
+impl utoipa::ToSchema for FileBody {}

@@ -11,6 +11,7 @@ use crate::db::ids::{AccountId, DataRequestId};
 
 use crate::configuration::{DataRightsSettings, RetentionSettings};
 use crate::db::applications::{self as app_store};
+use crate::db::attachments::{self as attachment_store, Attachment};
 use crate::db::audit::{self, Actor};
 use crate::db::data_requests::{self as store, DataRequest};
 use crate::db::{accounts, outbox, privacy as privacy_store};
@@ -18,6 +19,8 @@ use crate::domain::application::Status;
 use crate::domain::data_request::{RequestKind, RequestStatus};
 use crate::domain::deadlines;
 use crate::email::templates::Template;
+use crate::storage::FileStore;
+use futures_util::StreamExt;
 
 /// A staff decision on a request.
 #[derive(Debug, Clone)]
@@ -174,22 +177,73 @@ pub async fn export(
     person: AccountId,
     periods: &RetentionSettings,
 ) -> Result<Value, Error> {
+    Ok(export_with_files(conn, actor, person, periods).await?.0)
+}
+
+/// `export`, with the attachments whose files go with it (read in the same transaction, so the
+/// files are exactly those the document lists).
+pub async fn export_with_files(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    person: AccountId,
+    periods: &RetentionSettings,
+) -> Result<(Value, Vec<Attachment>), Error> {
     conn.transaction(async move |conn| {
         let data = privacy_store::export(conn, person).await?;
+        let files = attachment_store::of_account(conn, person).await?;
         audit::record(
             conn,
             actor,
             audit::about_account("account.exported", person),
         )
         .await?;
-        Ok(json!({
+        let document = json!({
             "generated_at": Utc::now(),
             "subject_id": person,
             "data": data,
             "about_this_data": crate::privacy::article_15(periods),
-        }))
+        });
+        Ok((document, files))
     })
     .await
+}
+
+/// The export as a zip archive: `export.json`, then every attached file under
+/// `attachments/<attachment id>-<file name>`, byte for byte. Files are stored, not compressed
+/// (PDFs and images are compressed already). Written to an unnamed temporary file, never held
+/// whole in memory; the file is gone once the handle is dropped.
+pub async fn export_archive(
+    files: &FileStore,
+    document: &Value,
+    attachments: &[Attachment],
+) -> Result<std::fs::File, Error> {
+    use std::io::{Seek, Write};
+    use zip::write::SimpleFileOptions;
+    let io = |e: std::io::Error| Error::Other(e.into());
+    let zipped = |e: zip::result::ZipError| Error::Other(e.into());
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let mut archive = zip::ZipWriter::new(tempfile::tempfile().map_err(io)?);
+    archive.start_file("export.json", options).map_err(zipped)?;
+    archive
+        .write_all(&serde_json::to_vec_pretty(document).map_err(anyhow::Error::from)?)
+        .map_err(io)?;
+    for attachment in attachments {
+        let name = format!("attachments/{}-{}", attachment.id, attachment.filename);
+        archive.start_file(name, options).map_err(zipped)?;
+        let mut body = files
+            .read(&attachment.storage_key)
+            .await
+            .map_err(|e| Error::StorageUnavailable(e.into()))?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::StorageUnavailable(e.into()))?;
+            archive.write_all(&chunk).map_err(io)?;
+        }
+    }
+    let mut file = archive.finish().map_err(zipped)?;
+    file.rewind().map_err(io)?;
+    Ok(file)
 }
 
 /// What an erasure keeps and why (UK GDPR Article 17(3)), naming permits still in force.

@@ -54,6 +54,9 @@ pub enum Error {
     /// The payment provider answered, and refused.
     #[error("{0}")]
     ProviderRefused(String),
+    /// File storage could not be reached or failed.
+    #[error("file storage is unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]

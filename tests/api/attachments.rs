@@ -499,3 +499,103 @@ async fn staff_see_and_download_documents_and_every_download_is_audited() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_zip_export_holds_every_file_as_uploaded_and_erasure_removes_them_from_storage() {
+    let app = spawn_app().await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let staff = app.staff("officer@norfolk.gov.uk", Role::Admin).await;
+    let token = &resident.access_token;
+    let mut uploaded = Vec::new();
+    for (service, kind, head, name) in [
+        ("skip-permit", "insurance_certificate", PDF, "cover.pdf"),
+        ("vehicle-crossing", "site_plan", PNG, "drive.png"),
+    ] {
+        let application = app.submit_example(token, service).await;
+        let bytes = file_of(head, 70_000);
+        let response = app
+            .upload(
+                token,
+                application["id"].as_str().unwrap(),
+                kind,
+                name,
+                bytes.clone(),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        uploaded.push((response.json::<Value>().await.unwrap(), bytes));
+    }
+
+    let response = app
+        .client
+        .get(app.url("/api/v1/me/export"))
+        .bearer_auth(token)
+        .header("accept", "application/zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let body = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body.to_vec())).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec!["export.json".to_owned()];
+    for (attachment, _) in &uploaded {
+        expected.push(format!(
+            "attachments/{}-{}",
+            attachment["id"].as_str().unwrap(),
+            attachment["filename"].as_str().unwrap()
+        ));
+    }
+    expected.sort();
+    assert_eq!(names, expected);
+    let read = |archive: &mut zip::ZipArchive<_>, name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut bytes).unwrap();
+        bytes
+    };
+    let document: Value = serde_json::from_slice(&read(&mut archive, "export.json")).unwrap();
+    let listed = document["data"]["attachments"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for (attachment, bytes) in &uploaded {
+        let name = format!(
+            "attachments/{}-{}",
+            attachment["id"].as_str().unwrap(),
+            attachment["filename"].as_str().unwrap()
+        );
+        assert_eq!(&read(&mut archive, &name), bytes, "{name}");
+        assert!(listed.iter().any(|l| l["sha256"] == attachment["sha256"]));
+    }
+    // Without the Accept header, the same export as JSON.
+    let json: Value = app.get_json("/api/v1/me/export", token).await;
+    assert_eq!(json["data"]["attachments"].as_array().unwrap().len(), 2);
+
+    assert_eq!(app.stored_files().len(), 2);
+    let erasure = app.open_data_request(token, "erasure", None).await;
+    let decided = app
+        .post_authed(
+            &format!(
+                "/api/v1/admin/data-requests/{}/decisions",
+                erasure["id"].as_str().unwrap()
+            ),
+            &staff.access_token,
+            &json!({"decision": "complete"}),
+        )
+        .await;
+    assert_eq!(decided.status(), 200);
+    let decided: Value = decided.json().await.unwrap();
+    assert!(
+        decided["decision_reason"]
+            .as_str()
+            .or(decided["reason"].as_str())
+            .is_some_and(|r| r.contains("documents you attached")),
+        "{decided}"
+    );
+    assert_eq!(app.count("attachments").await, 0);
+    app.wait_for_stored_files(0).await;
+    app.wait_for_count("storage_cleanup", 0).await;
+}

@@ -8,7 +8,7 @@ use mynorfolk::domain::account::Role;
 use mynorfolk::privacy::registry::{Export, Owner, REGISTRY, TOOLING_TABLES};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, spawn_app};
+use crate::helpers::{PASSWORD, PDF, TestApp, Tokens, assert_problem, spawn_app};
 
 #[derive(diesel::QueryableByName)]
 struct SchemaColumn {
@@ -153,6 +153,16 @@ async fn the_export_holds_every_exported_column_of_every_table_with_the_callers_
     let application = submit(&app, &resident, "skip-permit", &details, Some("key-1")).await;
     let id = application["id"].as_str().unwrap();
     app.pay_fee(&resident.access_token, id).await;
+    let upload = app
+        .upload(
+            &resident.access_token,
+            id,
+            "site_plan",
+            "plan.pdf",
+            PDF.to_vec(),
+        )
+        .await;
+    assert_eq!(upload.status(), 201);
     move_to(&app, &officer, &application["id"], "under_review", "On it.").await;
     refund(
         &app,

@@ -12,7 +12,7 @@ use crate::http::ApiError;
 use crate::http::auth::{Authenticated, Staff};
 use crate::http::error::Problem;
 use crate::http::pagination::Page;
-use crate::http::views::{AttachmentView, file_download};
+use crate::http::views::{AttachmentView, FileBody, file_download};
 use crate::state::AppState;
 use crate::use_cases::attachments::{self, StoredFile, UploadError};
 
@@ -25,17 +25,6 @@ pub struct AttachmentUpload {
     #[schema(schema_with = crate::http::schemas::upload_file)]
     file: Vec<u8>,
 }
-
-/// A downloaded file's bytes (the document's schema of a download).
-pub struct FileBody;
-
-impl utoipa::PartialSchema for FileBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::http::schemas::file_bytes().into()
-    }
-}
-
-impl utoipa::ToSchema for FileBody {}
 
 /// The parts of a multipart body, remembering when they have ended (polling them again would
 /// panic).

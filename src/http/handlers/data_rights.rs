@@ -1,6 +1,6 @@
 //! A resident's data rights: requests under UK GDPR and the immediate export of their data.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
-use crate::http::views::DataRequestView;
+use crate::http::views::{DataRequestView, FileBody};
 use crate::state::AppState;
 use crate::use_cases::data_rights;
 
@@ -109,26 +109,63 @@ pub async fn get_data_request(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Everything held about the caller, at once, as JSON: every table that holds their data, plus
-/// the purposes, lawful basis, recipients, retention periods and source (Article 15).
-#[utoipa::path(tag = "data rights", security(("bearer" = [])), responses((status = 200, description = "The export", content_type = "application/json")))]
+/// Everything held about the caller, at once: as JSON (every table that holds their data, plus
+/// the purposes, lawful basis, recipients, retention periods and source, Article 15), or, with
+/// `Accept: application/zip`, a zip of that JSON (`export.json`) and every attached file.
+#[utoipa::path(
+    tag = "data rights",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The export: JSON, or a zip archive when asked for with `Accept: application/zip`", content(
+        (serde_json::Value = "application/json"),
+        (FileBody = "application/zip"),
+    )))
+)]
 #[get("/api/v1/me/export")]
 pub async fn export_my_data(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let document = data_rights::export(
-        &mut conn,
+    let (document, files) = data_rights::export_with_files(
+        &mut *state.pool.get().await?,
         &caller.actor(),
         caller.account_id,
         &state.settings.retention,
     )
     .await?;
+    if !wants_zip(&req) {
+        return Ok(HttpResponse::Ok()
+            .insert_header((
+                "content-disposition",
+                "attachment; filename=\"mynorfolk-data.json\"",
+            ))
+            .json(document));
+    }
+    let archive = data_rights::export_archive(&state.files, &document, &files).await?;
+    let size = archive
+        .metadata()
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .len();
+    let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(archive));
     Ok(HttpResponse::Ok()
+        .content_type("application/zip")
         .insert_header((
             "content-disposition",
-            "attachment; filename=\"mynorfolk-data.json\"",
+            "attachment; filename=\"mynorfolk-data.zip\"",
         ))
-        .json(document))
+        .no_chunking(size)
+        .streaming(body))
+}
+
+/// Whether the caller asked for the zip archive (`Accept: application/zip`, preferred over JSON).
+fn wants_zip(req: &HttpRequest) -> bool {
+    use actix_web::HttpMessage;
+    let Some(accept) = req.get_header::<actix_web::http::header::Accept>() else {
+        return false;
+    };
+    accept
+        .ranked()
+        .into_iter()
+        .find(|m| m.essence_str() == "application/zip" || m.essence_str() == "application/json")
+        .is_some_and(|m| m.essence_str() == "application/zip")
 }
