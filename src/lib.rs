@@ -15,6 +15,7 @@ pub mod domain;
 pub mod email;
 pub mod http;
 pub mod payments;
+pub mod permit_pdf;
 pub mod privacy;
 pub mod schema;
 pub mod startup;

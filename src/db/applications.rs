@@ -277,6 +277,21 @@ pub struct Filters {
     pub reference_prefix: Option<String>,
 }
 
+/// The application behind an issued permit, by its reference (`None` if there is none, or it was
+/// never issued).
+pub async fn find_issued(
+    conn: &mut AsyncPgConnection,
+    reference: &str,
+) -> QueryResult<Option<Application>> {
+    applications::table
+        .filter(applications::reference.eq(reference))
+        .filter(applications::issued_at.is_not_null())
+        .select(Application::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// One page, newest first, using keyset pagination: `(submitted_at, id) < after`, which every
 /// filter's index serves without an offset scan. Fetches `limit + 1` rows to know if there is more.
 pub async fn page(

@@ -12,7 +12,7 @@ use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use crate::http::handlers::{
     accounts, admin, admin_applications, admin_audit, admin_data_requests, applications,
-    attachments, data_rights, docs, health, me, payments, sessions,
+    attachments, data_rights, docs, health, me, payments, permits, sessions,
 };
 use crate::http::openapi::ApiDoc;
 
@@ -50,6 +50,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(attachments::list_attachments)
         .service(attachments::download_attachment)
         .service(attachments::delete_attachment)
+        // Permits
+        .service(permits::download_permit)
+        .service(permits::check_permit)
         // Fees and payments
         .service(payments::start_payment)
         .service(payments::list_payments)

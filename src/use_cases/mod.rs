@@ -7,6 +7,7 @@ pub mod applications;
 pub mod attachments;
 pub mod data_rights;
 pub mod payments;
+pub mod permits;
 pub mod retention;
 pub mod staff_reads;
 

@@ -18,4 +18,5 @@ mod me;
 mod migrations;
 mod openapi;
 mod payments;
+mod permits;
 mod sessions;

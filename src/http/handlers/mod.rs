@@ -13,5 +13,6 @@ pub mod docs;
 pub mod health;
 pub mod me;
 pub mod payments;
+pub mod permits;
 pub mod sessions;
 pub mod simulated_pay;
