@@ -135,7 +135,6 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         delete_after_send -> Bool,
-        unsubscribe_url -> Nullable<Text>,
     }
 }
 

@@ -141,6 +141,10 @@ impl ApiServer {
                 poll_interval: Duration::from_millis(settings.email.poll_interval_ms),
                 retry_base: Duration::from_millis(settings.email.retry_base_ms),
                 max_attempts: settings.email.max_attempts,
+                unsubscribe: email::worker::UnsubscribeLinks {
+                    signer: self.state.signer.clone(),
+                    public_url: settings.app.public_url.clone(),
+                },
             },
             stopping.clone(),
         );

@@ -1,4 +1,3 @@
-ALTER TABLE email_outbox DROP COLUMN unsubscribe_url;
 DROP TRIGGER attachments_queue_file_removal ON attachments;
 DROP FUNCTION attachments_queue_file_removal();
 DROP TABLE storage_cleanup;

@@ -1,6 +1,5 @@
 -- Documents: files attached to applications, kept in storage (a local folder or S3-compatible
--- object storage) with one row each here; the storage keys of files to remove; and the address
--- status-update emails carry for one-click unsubscribe.
+-- object storage) with one row each here, and the storage keys of files to remove.
 
 CREATE TABLE attachments (
     id             UUID PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -40,6 +39,3 @@ BEGIN
 END $$;
 CREATE TRIGGER attachments_queue_file_removal AFTER DELETE ON attachments
     FOR EACH ROW EXECUTE FUNCTION attachments_queue_file_removal();
-
--- A status-update email's one-click unsubscribe address (RFC 8058); NULL for every other email.
-ALTER TABLE email_outbox ADD COLUMN unsubscribe_url TEXT;

@@ -80,6 +80,8 @@ async fn insert(
 #[diesel(table_name = email_outbox)]
 pub struct DueEmail {
     pub id: Uuid,
+    pub account_id: Option<AccountId>,
+    pub template: String,
     pub to_address: String,
     pub subject: String,
     pub body_text: String,

@@ -100,6 +100,13 @@ pub enum Template {
     },
 }
 
+/// Whether emails of the template `code` are status updates, which the resident chose to receive
+/// and can turn off from the email itself (one-click unsubscribe). Every other email is
+/// transactional: a link, a receipt, a notice the account needs.
+pub fn is_status_update(code: &str) -> bool {
+    code == "status_changed"
+}
+
 impl Template {
     /// A stable code, kept with the outbox row (and shown in the person's data export).
     pub fn code(&self) -> &'static str {
@@ -374,6 +381,25 @@ fn inert(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_status_updates_can_be_unsubscribed_from() {
+        let status = Template::StatusChanged {
+            name: "Siân".into(),
+            reference: "SKP-2026-000001".into(),
+            service: "Skip permit".into(),
+            status: "approved".into(),
+            note: None,
+        };
+        assert!(super::is_status_update(status.code()));
+        let reset = Template::ResetPassword {
+            name: "Siân".into(),
+            link: "https://example.org".into(),
+        };
+        assert!(!super::is_status_update(reset.code()));
+        assert!(!super::is_status_update("application_received"));
+    }
+
     use super::*;
 
     #[test]

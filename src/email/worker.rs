@@ -10,11 +10,13 @@ use chrono::SubsecRound;
 use diesel_async::AsyncConnection;
 use lettre::Message;
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use tokio::sync::watch;
 
+use crate::auth::signed::Signer;
+use crate::db::ids::AccountId;
 use crate::db::{DbPool, outbox};
-use crate::email::Mailer;
+use crate::email::{Mailer, templates};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryOptions {
@@ -25,6 +27,72 @@ pub struct DeliveryOptions {
     pub retry_base: Duration,
     /// Attempts before an email is marked failed.
     pub max_attempts: i32,
+    /// Makes the one-click unsubscribe link of status-update emails.
+    pub unsubscribe: UnsubscribeLinks,
+}
+
+/// The one-click unsubscribe link (RFC 8058) of an account's status-update emails: the API's
+/// public address with a token only the server can sign. Made when the email is sent, so no
+/// link is stored.
+#[derive(Clone)]
+pub struct UnsubscribeLinks {
+    pub signer: Signer,
+    pub public_url: String,
+}
+
+impl std::fmt::Debug for UnsubscribeLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsubscribeLinks")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnsubscribeLinks {
+    pub fn url(&self, account: AccountId) -> String {
+        format!(
+            "{}/api/v1/unsubscribe?token={}",
+            self.public_url.trim_end_matches('/'),
+            self.signer.unsubscribe_token(account)
+        )
+    }
+}
+
+/// `List-Unsubscribe: <https://…>` (RFC 2369).
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(text: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(text.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): a mail client may unsubscribe
+/// with one POST, without opening a page.
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
 }
 
 const BATCH: i64 = 20;
@@ -112,14 +180,22 @@ async fn send(
     options: &DeliveryOptions,
     email: &outbox::DueEmail,
 ) -> anyhow::Result<()> {
-    let message = Message::builder()
+    let mut message = Message::builder()
         .message_id(Some(message_id(email.id, &options.from)))
         .from(options.from.clone())
         .to(email.to_address.parse()?)
         .subject(email.subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(email.body_text.clone())?;
-    mailer.send(message).await
+        .header(ContentType::TEXT_PLAIN);
+    // Status updates can be turned off from the email itself; transactional emails (links,
+    // receipts, notices) cannot.
+    if templates::is_status_update(&email.template)
+        && let Some(account) = email.account_id
+    {
+        message = message
+            .header(ListUnsubscribe(options.unsubscribe.url(account)))
+            .header(ListUnsubscribePost);
+    }
+    mailer.send(message.body(email.body_text.clone())?).await
 }
 
 /// `<outbox-row-id@sender's domain>`: the same for every attempt at one email, and unique.

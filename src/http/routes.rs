@@ -12,7 +12,7 @@ use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use crate::http::handlers::{
     accounts, admin, admin_applications, admin_audit, admin_data_requests, applications,
-    attachments, data_rights, docs, health, me, payments, permits, sessions,
+    attachments, data_rights, docs, health, me, payments, permits, sessions, unsubscribe,
 };
 use crate::http::openapi::ApiDoc;
 
@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(me::change_email)
         .service(me::get_preferences)
         .service(me::put_preferences)
+        .service(unsubscribe::unsubscribe)
         .service(me::list_sessions)
         .service(me::revoke_session)
         // Services and applications

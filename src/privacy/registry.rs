@@ -220,14 +220,6 @@ pub const REGISTRY: &[Table] = &[
             col("created_at", Activity, Yes, Keep),
             col("sent_at", Activity, Yes, Keep),
             col("delete_after_send", NotPersonal, INTERNAL, Keep),
-            col(
-                "unsubscribe_url",
-                PseudonymousId,
-                No(
-                    "a signed link that turns your status emails off; it holds only your account's id",
-                ),
-                Keep,
-            ),
         ],
     },
     Table {

@@ -486,13 +486,38 @@ pub async fn set_status_update_emails(
     account: AccountId,
     on: bool,
 ) -> Result<(), Error> {
+    set_status_emails(conn, actor, account, on, "account.preferences_updated").await
+}
+
+/// Turns status-update emails off from the one-click link in one of them (RFC 8058): the link's
+/// signed token names the account, and its holder acts as the resident. Idempotent; audited.
+/// An erased account is not found.
+pub async fn unsubscribe(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    request_id: Option<String>,
+) -> Result<(), Error> {
+    let actor = Actor {
+        id: Some(account),
+        role: Role::Resident.as_str(),
+        request_id,
+    };
+    set_status_emails(conn, &actor, account, false, "account.unsubscribed").await
+}
+
+async fn set_status_emails(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    account: AccountId,
+    on: bool,
+    action: &'static str,
+) -> Result<(), Error> {
     conn.transaction(async move |conn| {
         if !accounts::lock_active(conn, account).await? {
             return Err(Error::NotFound);
         }
         accounts::set_status_update_emails(conn, account, on).await?;
-        let event = audit::about_account("account.preferences_updated", account);
-        audit::record(conn, actor, event).await?;
+        audit::record(conn, actor, audit::about_account(action, account)).await?;
         Ok(())
     })
     .await

@@ -20,3 +20,4 @@ mod openapi;
 mod payments;
 mod permits;
 mod sessions;
+mod unsubscribe;

@@ -16,3 +16,4 @@ pub mod payments;
 pub mod permits;
 pub mod sessions;
 pub mod simulated_pay;
+pub mod unsubscribe;

@@ -8,6 +8,9 @@ pub struct Email {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The `List-Unsubscribe` and `List-Unsubscribe-Post` headers, as sent.
+    pub list_unsubscribe: Option<String>,
+    pub list_unsubscribe_post: Option<String>,
 }
 
 impl Email {
@@ -30,6 +33,12 @@ fn parse_eml(raw: &[u8]) -> Option<Email> {
         to,
         subject: message.subject().unwrap_or_default().to_owned(),
         body: message.body_text(0)?.replace("\r\n", "\n"),
+        list_unsubscribe: message
+            .header_raw("List-Unsubscribe")
+            .map(|v| v.trim().to_owned()),
+        list_unsubscribe_post: message
+            .header_raw("List-Unsubscribe-Post")
+            .map(|v| v.trim().to_owned()),
     })
 }
 
