@@ -322,20 +322,32 @@ pub fn attachment_content_type() -> Object {
     string(false).enum_values(Some(types)).build()
 }
 
-/// An uploaded file: any bytes (the server judges the type from them).
+/// An uploaded file: any bytes (the server judges the type from them), at most
+/// `storage.max_upload_bytes` (10 MiB unless configured otherwise).
 pub fn upload_file() -> Object {
     string(false)
         .content_media_type("application/octet-stream")
+        .max_length(Some(10 * 1024 * 1024))
         .description(Some(
             "A PDF, PNG or JPEG file (judged by its content, not its name) of at most 10 MiB",
         ))
         .build()
 }
 
-/// A file's bytes, as a download sends them.
+/// A file's bytes, as a download sends them: an attachment (at most the largest upload the
+/// configuration allows, 1 GiB) or a permit.
 pub fn file_bytes() -> Object {
     string(false)
         .content_media_type("application/octet-stream")
+        .max_length(Some(1 << 30))
+        .build()
+}
+
+/// The export's zip archive: the JSON and every attached file (at most 20 per application).
+pub fn archive_bytes() -> Object {
+    string(false)
+        .content_media_type("application/zip")
+        .max_length(Some(1 << 40))
         .build()
 }
 
@@ -355,6 +367,23 @@ pub fn unsubscribe_token() -> Object {
         .min_length(Some(1))
         .max_length(Some(200))
         .pattern(Some("^[A-Za-z0-9_-]+$"))
+        .build()
+}
+
+/// A required query parameter. By hand, because utoipa's derive drops `required` from a
+/// parameter whose schema is `schema_with`.
+pub fn required_query(
+    name: &str,
+    description: &str,
+    schema: Object,
+) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(utoipa::openapi::Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
         .build()
 }
 

@@ -275,8 +275,7 @@ pub fn file_download(
         .streaming(body.map_err(actix_web::error::ErrorServiceUnavailable))
 }
 
-/// A downloaded file's bytes: the document's schema of a download (an attachment, the zip
-/// export).
+/// A downloaded file's bytes: the document's schema of a download (an attachment, a permit).
 pub struct FileBody;
 
 impl utoipa::PartialSchema for FileBody {
@@ -286,3 +285,14 @@ impl utoipa::PartialSchema for FileBody {
 }
 
 impl utoipa::ToSchema for FileBody {}
+
+/// The zip export's bytes: the document's schema of it.
+pub struct ArchiveBody;
+
+impl utoipa::PartialSchema for ArchiveBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::http::schemas::archive_bytes().into()
+    }
+}
+
+impl utoipa::ToSchema for ArchiveBody {}

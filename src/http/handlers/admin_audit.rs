@@ -36,19 +36,9 @@ impl IntoParams for AccountLookup {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
     ) -> Vec<utoipa::openapi::path::Parameter> {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        let required = |name: &str, description: &str, schema| {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(utoipa::openapi::Required::True)
-                .description(Some(description))
-                .schema(Some(schema))
-                .build()
-        };
         vec![
-            required("email", "The account's email address", schemas::email()),
-            required(
+            schemas::required_query("email", "The account's email address", schemas::email()),
+            schemas::required_query(
                 "reason",
                 "Why you are looking (recorded in the audit log)",
                 schemas::access_reason(),

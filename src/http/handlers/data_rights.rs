@@ -13,7 +13,7 @@ use crate::http::auth::Authenticated;
 use crate::http::error::Problem;
 use crate::http::extract::Json;
 use crate::http::pagination::{self, Page, PageQuery};
-use crate::http::views::{DataRequestView, FileBody};
+use crate::http::views::{ArchiveBody, DataRequestView};
 use crate::state::AppState;
 use crate::use_cases::data_rights;
 
@@ -117,7 +117,7 @@ pub async fn get_data_request(
     security(("bearer" = [])),
     responses((status = 200, description = "The export: JSON, or a zip archive when asked for with `Accept: application/zip`", content(
         (serde_json::Value = "application/json"),
-        (FileBody = "application/zip"),
+        (ArchiveBody = "application/zip"),
     )))
 )]
 #[get("/api/v1/me/export")]

@@ -52,12 +52,23 @@ pub async fn download_permit(
         .body(permit_pdf::render(&permit)))
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckQuery {
     /// The verification code printed on the permit.
-    #[param(schema_with = schemas::permit_code)]
     pub code: String,
+}
+
+impl IntoParams for CheckQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![schemas::required_query(
+            "code",
+            "The verification code printed on the permit",
+            schemas::permit_code(),
+        )]
+    }
 }
 
 /// What checking a permit shows: no personal data.

@@ -8,15 +8,27 @@ use utoipa::{IntoParams, ToSchema};
 use crate::http::ApiError;
 use crate::http::auth::request_id;
 use crate::http::error::Problem;
+use crate::http::schemas;
 use crate::state::AppState;
 use crate::use_cases;
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeQuery {
     /// The token of the link in the email.
-    #[param(schema_with = crate::http::schemas::unsubscribe_token)]
     pub token: String,
+}
+
+impl IntoParams for UnsubscribeQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![schemas::required_query(
+            "token",
+            "The token of the link in the email",
+            schemas::unsubscribe_token(),
+        )]
+    }
 }
 
 #[derive(Serialize, ToSchema)]
