@@ -755,7 +755,17 @@ async fn retention_applies_every_period() {
         Some("old-key"),
     )
     .await;
-    // Paid, then withdrawn by staff before review: a refund is owed with it.
+    // With a document; paid, then withdrawn by staff before review: a refund is owed with it.
+    let plan = app
+        .upload(
+            &resident.access_token,
+            old["id"].as_str().unwrap(),
+            "site_plan",
+            "plan.pdf",
+            PDF.to_vec(),
+        )
+        .await;
+    assert_eq!(plan.status(), 201);
     app.pay_fee(&resident.access_token, old["id"].as_str().unwrap())
         .await;
     move_to(
@@ -767,6 +777,16 @@ async fn retention_applies_every_period() {
     )
     .await;
     let recent = submit(&app, &resident, "vehicle-crossing", &details, None).await;
+    let recent_plan = app
+        .upload(
+            &resident.access_token,
+            recent["id"].as_str().unwrap(),
+            "site_plan",
+            "plan.pdf",
+            PDF.to_vec(),
+        )
+        .await;
+    assert_eq!(recent_plan.status(), 201);
     app.wait_for_email("sian@example.org", "Confirm your email", 1)
         .await;
     for _ in 0..100 {
@@ -837,6 +857,18 @@ async fn retention_applies_every_period() {
         .await,
         1
     );
+    // The anonymised application's document goes, row and file; the recent one's stays.
+    assert_eq!(
+        app.count(&format!("attachments WHERE application_id = '{old_id}'"))
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!("attachments WHERE application_id = '{recent_id}'"))
+            .await,
+        1
+    );
+    app.wait_for_stored_files(1).await;
     // Idempotent: a second sweep finds nothing more.
     let again = mynorfolk::use_cases::retention::sweep(&pool, &app.settings)
         .await
