@@ -43,6 +43,10 @@ impl FileStore {
                 description: format!("files in {}", folder.display()),
             });
         };
+        // object_store builds its own HTTP client (reqwest over rustls, which verifies with the
+        // system's trust store): it takes the process's crypto provider, ring as everywhere else
+        // here. Installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let bucket = url.trim_start_matches("s3://");
         let secret = |key: &Option<secrecy::SecretString>| {
             key.as_ref()
