@@ -220,6 +220,9 @@ pub struct AppSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
+    /// Signs permit verification codes and unsubscribe links. Kept apart from `jwt_secret`, so
+    /// that rotating that one (after a leak, say) does not void every printed permit.
+    pub signing_secret: SecretString,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
@@ -296,6 +299,7 @@ impl ConfigError {
 /// never run with any of them.
 const DEVELOPMENT_SECRETS: &[&str] = &[
     "development-only-jwt-secret-do-not-use-in-production",
+    "development-only-signing-secret-do-not-use-in-production",
     "development-only-payment-webhook-secret",
 ];
 
@@ -412,6 +416,12 @@ impl Settings {
         if secret.len() < 32 {
             return unsafe_for_production(
                 "auth.jwt_secret must be at least 32 bytes; set APP_AUTH__JWT_SECRET",
+            );
+        }
+        let signing = self.auth.signing_secret.expose_secret();
+        if DEVELOPMENT_SECRETS.contains(&signing) || signing.len() < 32 || signing == secret {
+            return unsafe_for_production(
+                "auth.signing_secret must be at least 32 bytes of its own (not the development value, not the JWT secret); set APP_AUTH__SIGNING_SECRET",
             );
         }
         if self.database.url.is_none() {
@@ -715,6 +725,10 @@ mod tests {
             "APP_AUTH__JWT_SECRET",
             "a-real-secret-with-more-than-32-bytes-of-entropy",
         ),
+        (
+            "APP_AUTH__SIGNING_SECRET",
+            "another-real-secret-with-more-than-32-bytes",
+        ),
         ("APP_PAYMENTS__API_KEY", "api_test_a-govuk-pay-key"),
         (
             "APP_PAYMENTS__WEBHOOK_SECRET",
@@ -769,6 +783,12 @@ mod tests {
             ("SMTP_URL", None),
             ("APP_STORAGE__URL", None),
             ("APP_APP__PUBLIC_URL", Some("http://api.example.org")),
+            ("APP_AUTH__SIGNING_SECRET", None),
+            ("APP_AUTH__SIGNING_SECRET", Some(DEVELOPMENT_SECRETS[1])),
+            (
+                "APP_AUTH__SIGNING_SECRET",
+                Some("a-real-secret-with-more-than-32-bytes-of-entropy"),
+            ),
         ];
         for (name, value) in cases {
             let mut env = vars(PRODUCTION_READY);

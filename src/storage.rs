@@ -16,21 +16,43 @@ use secrecy::ExposeSecret;
 
 use crate::configuration::StorageSettings;
 
-/// Parts of an upload held in memory at once (object storage's smallest multipart part): a file
-/// streams through in pieces of this size, never whole.
-const PART_BYTES: usize = 5 * 1024 * 1024;
+/// The part an upload is sent in: S3's smallest multipart part (5 MiB), or a small piece for a
+/// local folder. At most two parts of an upload are in memory at once (one being filled, one
+/// being sent).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+const LOCAL_PART_BYTES: usize = 256 * 1024;
+/// Uploads this instance streams at once; more wait (up to `UPLOAD_QUEUE_WAIT`) for a turn. With
+/// S3 that bounds the memory uploads take to 4 × 2 × 5 MiB.
+const CONCURRENT_UPLOADS: usize = 4;
+const UPLOAD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct FileStore {
     store: Arc<dyn ObjectStore>,
+    part_bytes: usize,
+    uploads: Arc<tokio::sync::Semaphore>,
     /// Said in the start-up line: where files go.
     pub description: String,
 }
 
 /// Storage failed or could not be reached.
 #[derive(Debug, thiserror::Error)]
-#[error("file storage: {0}")]
-pub struct StorageError(#[from] object_store::Error);
+pub enum StorageError {
+    #[error("file storage: {0}")]
+    Store(#[from] object_store::Error),
+    /// Every upload turn stayed taken for as long as a request may wait.
+    #[error("file storage: too many uploads at once")]
+    Busy,
+}
+
+impl StorageError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Store(object_store::Error::NotFound { .. })
+        )
+    }
+}
 
 impl FileStore {
     pub fn from_settings(settings: &StorageSettings) -> anyhow::Result<FileStore> {
@@ -40,6 +62,8 @@ impl FileStore {
             let folder = std::fs::canonicalize(&settings.local_dir)?;
             return Ok(FileStore {
                 store: Arc::new(store),
+                part_bytes: LOCAL_PART_BYTES,
+                uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
                 description: format!("files in {}", folder.display()),
             });
         };
@@ -70,16 +94,24 @@ impl FileStore {
         }
         Ok(FileStore {
             store: Arc::new(builder.build()?),
+            part_bytes: S3_PART_BYTES,
+            uploads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS)),
             description: format!("files in {url}"),
         })
     }
 
-    /// Starts writing the file `key`; nothing is visible under `key` until `Upload::finish`.
+    /// Starts writing the file `key` once one of this instance's upload turns is free; nothing is
+    /// visible under `key` until `Upload::finish`.
     pub async fn upload(&self, key: &str) -> Result<Upload, StorageError> {
+        let turn = tokio::time::timeout(UPLOAD_QUEUE_WAIT, self.uploads.clone().acquire_owned())
+            .await
+            .map_err(|_| StorageError::Busy)?
+            .expect("the semaphore is never closed");
         let upload = self.store.put_multipart(&Path::from(key)).await?;
-        Ok(Upload(WriteMultipart::new_with_chunk_size(
-            upload, PART_BYTES,
-        )))
+        Ok(Upload {
+            parts: WriteMultipart::new_with_chunk_size(upload, self.part_bytes),
+            _turn: turn,
+        })
     }
 
     /// The file `key`, as a stream of chunks.
@@ -88,14 +120,14 @@ impl FileStore {
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
         let found = self.store.get(&Path::from(key)).await?;
-        Ok(found.into_stream().map_err(StorageError).boxed())
+        Ok(found.into_stream().map_err(StorageError::Store).boxed())
     }
 
     /// Removes the file `key`; one already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(other) => Err(StorageError(other)),
+            Err(other) => Err(other.into()),
         }
     }
 
@@ -104,30 +136,33 @@ impl FileStore {
         match self.store.head(&Path::from(key)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(other) => Err(StorageError(other)),
+            Err(other) => Err(other.into()),
         }
     }
 }
 
-/// A file being written, a part at a time.
-pub struct Upload(WriteMultipart);
+/// A file being written, a part at a time, holding one of the instance's upload turns.
+pub struct Upload {
+    parts: WriteMultipart,
+    _turn: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl Upload {
-    /// Adds `bytes`, waiting while earlier parts are still being sent (at most two in flight).
+    /// Adds `bytes`, waiting while the previous part is still being sent.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.0.wait_for_capacity(2).await?;
-        self.0.write(bytes);
+        self.parts.wait_for_capacity(1).await?;
+        self.parts.write(bytes);
         Ok(())
     }
 
     pub async fn finish(self) -> Result<(), StorageError> {
-        self.0.finish().await?;
+        self.parts.finish().await?;
         Ok(())
     }
 
     /// Gives up: what was written is discarded.
     pub async fn abort(self) -> Result<(), StorageError> {
-        self.0.abort().await?;
+        self.parts.abort().await?;
         Ok(())
     }
 }

@@ -87,6 +87,7 @@ mod tests {
     fn keys(secret: &str, audience: &str) -> JwtKeys {
         JwtKeys::from_settings(&AuthSettings {
             jwt_secret: secret.to_owned().into(),
+            signing_secret: "another secret".to_owned().into(),
             issuer: "https://issuer.test".into(),
             audience: audience.into(),
             access_token_ttl_secs: 900,

@@ -124,12 +124,18 @@ pub async fn schedule_cleanup(
     Ok(())
 }
 
-/// Takes `key` off the queue while it is not yet due; false if it is due (the sweep may already
-/// be removing the file), so the caller must not keep a row pointing at it.
-pub async fn cancel_cleanup(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<bool> {
+/// Takes `key` off the queue if it is still as it was scheduled (`due`) and not yet due; false
+/// otherwise: due, or leased by a sweeper (which moves `due_at`) that may be removing the file
+/// right now, so the caller must not keep a row pointing at it.
+pub async fn cancel_cleanup(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    due: DateTime<Utc>,
+) -> QueryResult<bool> {
     let removed = diesel::delete(
         storage_cleanup::table
             .filter(storage_cleanup::storage_key.eq(key))
+            .filter(storage_cleanup::due_at.eq(due))
             .filter(storage_cleanup::due_at.gt(diesel::dsl::now)),
     )
     .execute(conn)

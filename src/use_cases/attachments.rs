@@ -8,7 +8,7 @@
 //! Files stream through in parts; none is ever whole in memory.
 
 use bytes::Bytes;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -25,13 +25,18 @@ use crate::storage::{FileStore, StorageError};
 
 /// Most documents one application may carry.
 pub const MAX_PER_APPLICATION: usize = 20;
-/// How long an upload may take before the sweep treats its file as abandoned.
+/// How long after an upload began the sweep treats its file as abandoned.
 const UPLOAD_GRACE_MINUTES: i64 = 60;
+/// How long one file may take to arrive (well under the grace).
+const UPLOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// A file in storage that no row points at yet: `attach` gives it one, `discard` removes it.
 #[derive(Debug)]
 pub struct StoredFile {
     key: String,
+    /// When the sweeper would remove it (as stored: whole microseconds); the row may only be
+    /// written while the queue still says exactly this, i.e. no sweeper has leased it.
+    removal_due: DateTime<Utc>,
     file_type: FileType,
     size_bytes: i64,
     sha256: String,
@@ -46,6 +51,9 @@ pub enum UploadError {
     UnsupportedType,
     #[error("the file is empty")]
     Empty,
+    /// The file took longer than the upload time limit to arrive.
+    #[error("the upload took too long")]
+    TooSlow,
     /// The upload itself broke off (the client's body could not be read).
     #[error("the upload could not be read: {0}")]
     Interrupted(String),
@@ -85,10 +93,14 @@ pub async fn store_file<E: std::fmt::Display>(
     limit: u64,
 ) -> Result<StoredFile, UploadError> {
     let key = format!("attachments/{}", Uuid::new_v4());
-    let due = Utc::now() + Duration::minutes(UPLOAD_GRACE_MINUTES);
+    let due = (Utc::now() + Duration::minutes(UPLOAD_GRACE_MINUTES)).trunc_subsecs(6);
     store::schedule_cleanup(&mut *pool.get().await?, &key, due).await?;
     let mut upload = files.upload(&key).await?;
-    let written = stream_into(&mut upload, body, limit).await;
+    // A client that trickles its file is cut off well before the sweeper would treat the upload
+    // as abandoned.
+    let written = tokio::time::timeout(UPLOAD_TIME_LIMIT, stream_into(&mut upload, body, limit))
+        .await
+        .unwrap_or(Err(UploadError::TooSlow));
     let outcome = match written {
         Ok(file) => upload
             .finish()
@@ -103,6 +115,7 @@ pub async fn store_file<E: std::fmt::Display>(
     match outcome {
         Ok((file_type, size_bytes, sha256)) => Ok(StoredFile {
             key,
+            removal_due: due,
             file_type,
             size_bytes,
             sha256,
@@ -149,7 +162,7 @@ async fn stream_into<E: std::fmt::Display>(
         None => FileType::sniff(&head).ok_or(UploadError::UnsupportedType)?,
     };
     let size = i64::try_from(size).expect("at most the limit");
-    Ok((file_type, size, hex(&hash.finalize())))
+    Ok((file_type, size, format!("{:x}", hash.finalize())))
 }
 
 /// Gives a stored file its row on `owner`'s application, with its audit row, in one transaction
@@ -173,7 +186,7 @@ pub async fn attach(
         if store::list(conn, application).await?.len() >= MAX_PER_APPLICATION {
             return Err(full());
         }
-        if !store::cancel_cleanup(conn, &file.key).await? {
+        if !store::cancel_cleanup(conn, &file.key, file.removal_due).await? {
             return Err(Error::Conflict(
                 "the upload took too long and was discarded: send it again".into(),
             ));
@@ -207,6 +220,11 @@ pub async fn discard(pool: &DbPool, files: &FileStore, file: StoredFile) {
     discard_key(pool, files, &file.key).await;
 }
 
+/// Removes a deleted attachment's file now rather than at the sweeper's next tick.
+pub async fn remove_file(pool: &DbPool, files: &FileStore, removed: &Attachment) {
+    discard_key(pool, files, &removed.storage_key).await;
+}
+
 /// Removes `key`'s file and its place in the queue; whatever fails here, the sweep finishes.
 async fn discard_key(pool: &DbPool, files: &FileStore, key: &str) {
     if files.delete(key).await.is_ok()
@@ -236,7 +254,10 @@ pub async fn own(
     application: ApplicationId,
     id: AttachmentId,
 ) -> Result<Attachment, Error> {
-    list(conn, owner, application).await?;
+    applications_store::find(conn, application, false)
+        .await?
+        .filter(|a| a.account_id == Some(owner))
+        .ok_or(Error::NotFound)?;
     store::find(conn, application, id)
         .await?
         .ok_or(Error::NotFound)
@@ -267,15 +288,16 @@ pub async fn open_for_staff(
     .await
 }
 
-/// Deletes one of `owner`'s documents while the application still takes changes; the file is
-/// removed by the sweep, which the caller may run at once (`remove_due_files`).
+/// Deletes one of `owner`'s documents while the application still takes changes. Its file is
+/// queued for removal (the trigger); the caller may remove it at once with `remove_file`, and the
+/// sweeper does otherwise. Answers the removed row.
 pub async fn delete(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     owner: AccountId,
     application: ApplicationId,
     id: AttachmentId,
-) -> Result<(), Error> {
+) -> Result<Attachment, Error> {
     conn.transaction(async move |conn| {
         let (current, live) = lock_application(conn, application).await?;
         if !live || current.account_id != Some(owner) {
@@ -294,7 +316,7 @@ pub async fn delete(
             event("attachment.deleted", &removed, Some(owner)),
         )
         .await?;
-        Ok(())
+        Ok(removed)
     })
     .await
 }
@@ -371,10 +393,6 @@ fn event<'a>(
         subject_id: subject,
         reason: None,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every instance's file sweeper: removes due files every `interval` (deleted rows' at once,

@@ -208,42 +208,78 @@ pub async fn export_with_files(
     .await
 }
 
-/// The export as a zip archive: `export.json`, then every attached file under
-/// `attachments/<attachment id>-<file name>`, byte for byte. Files are stored, not compressed
-/// (PDFs and images are compressed already). Written to an unnamed temporary file, never held
-/// whole in memory; the file is gone once the handle is dropped.
+/// The export as a zip archive: every attached file under
+/// `attachments/<attachment id>-<file name>`, byte for byte, then `export.json`. A file that is
+/// gone from storage (deleted since the export was read) is left out and named in the JSON's
+/// `files_not_included`. Files are stored, not compressed (PDFs and images are compressed
+/// already). The archive is written by a blocking thread to an unnamed temporary file, never held
+/// whole in memory, while this task reads the files; the file is gone once the handle is dropped.
 pub async fn export_archive(
     files: &FileStore,
     document: &Value,
     attachments: &[Attachment],
 ) -> Result<std::fs::File, Error> {
-    use std::io::{Seek, Write};
-    use zip::write::SimpleFileOptions;
-    let io = |e: std::io::Error| Error::Other(e.into());
-    let zipped = |e: zip::result::ZipError| Error::Other(e.into());
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    let mut archive = zip::ZipWriter::new(tempfile::tempfile().map_err(io)?);
-    archive.start_file("export.json", options).map_err(zipped)?;
-    archive
-        .write_all(&serde_json::to_vec_pretty(document).map_err(anyhow::Error::from)?)
-        .map_err(io)?;
-    for attachment in attachments {
-        let name = format!("attachments/{}-{}", attachment.id, attachment.filename);
-        archive.start_file(name, options).map_err(zipped)?;
-        let mut body = files
-            .read(&attachment.storage_key)
-            .await
-            .map_err(|e| Error::StorageUnavailable(e.into()))?;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::StorageUnavailable(e.into()))?;
-            archive.write_all(&chunk).map_err(io)?;
-        }
+    enum Piece {
+        Entry(String),
+        Bytes(bytes::Bytes),
     }
-    let mut file = archive.finish().map_err(zipped)?;
-    file.rewind().map_err(io)?;
-    Ok(file)
+    let (pieces, mut received) = tokio::sync::mpsc::channel::<Piece>(8);
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        use std::io::{Seek, Write};
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        let mut archive = zip::ZipWriter::new(tempfile::tempfile()?);
+        while let Some(piece) = received.blocking_recv() {
+            match piece {
+                Piece::Entry(name) => archive.start_file(name, options)?,
+                Piece::Bytes(bytes) => archive.write_all(&bytes)?,
+            }
+        }
+        let mut file = archive.finish()?;
+        file.rewind()?;
+        Ok(file)
+    });
+    let unavailable = |e: crate::storage::StorageError| Error::StorageUnavailable(e.into());
+    let mut not_included = Vec::new();
+    let mut sent = async || -> Result<(), Error> {
+        for attachment in attachments {
+            let mut body = match files.read(&attachment.storage_key).await {
+                Ok(body) => body,
+                Err(gone) if gone.is_not_found() => {
+                    not_included.push(attachment.id);
+                    continue;
+                }
+                Err(other) => return Err(unavailable(other)),
+            };
+            let name = format!("attachments/{}-{}", attachment.id, attachment.filename);
+            if pieces.send(Piece::Entry(name)).await.is_err() {
+                return Ok(()); // the writer failed: its error is reported below
+            }
+            while let Some(chunk) = body.next().await {
+                if pieces
+                    .send(Piece::Bytes(chunk.map_err(unavailable)?))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+        }
+        let mut document = document.clone();
+        if !not_included.is_empty() {
+            document["files_not_included"] = json!(not_included);
+        }
+        let json = serde_json::to_vec_pretty(&document).map_err(anyhow::Error::from)?;
+        let _ = pieces.send(Piece::Entry("export.json".into())).await;
+        let _ = pieces.send(Piece::Bytes(json.into())).await;
+        Ok(())
+    };
+    let reading = sent().await;
+    drop(pieces);
+    let written = writer.await.map_err(anyhow::Error::from)?;
+    reading?;
+    Ok(written?)
 }
 
 /// What an erasure keeps and why (UK GDPR Article 17(3)), naming permits still in force.

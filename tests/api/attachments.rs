@@ -599,3 +599,125 @@ async fn the_zip_export_holds_every_file_as_uploaded_and_erasure_removes_them_fr
     app.wait_for_stored_files(0).await;
     app.wait_for_count("storage_cleanup", 0).await;
 }
+
+#[tokio::test]
+async fn a_leased_upload_cannot_be_given_a_row_however_late_it_is() {
+    use mynorfolk::db::attachments as store;
+    let app = spawn_app().await;
+    let mut conn = app.db().await;
+    let due = chrono::Utc::now() + chrono::Duration::minutes(60);
+    let due = chrono::SubsecRound::trunc_subsecs(due, 6);
+    store::schedule_cleanup(&mut conn, "attachments/a", due)
+        .await
+        .unwrap();
+    store::schedule_cleanup(&mut conn, "attachments/b", due)
+        .await
+        .unwrap();
+    // A sweeper leases `a` (as it does once an upload has outlived its grace)…
+    app.sql("UPDATE storage_cleanup SET due_at = now() - interval '1 second' WHERE storage_key = 'attachments/a'")
+        .await;
+    assert_eq!(
+        store::lease_due_cleanups(&mut conn, 10, 300).await.unwrap(),
+        ["attachments/a"]
+    );
+    // …so the upload's own cancellation fails, though the lease moved `due_at` into the future.
+    assert!(
+        !store::cancel_cleanup(&mut conn, "attachments/a", due)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store::cancel_cleanup(&mut conn, "attachments/b", due)
+            .await
+            .unwrap()
+    );
+    assert_eq!(app.count("storage_cleanup").await, 1);
+}
+
+#[tokio::test]
+async fn a_file_gone_from_storage_is_named_in_the_zip_export_not_a_failure() {
+    let app = spawn_app().await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let application = app
+        .submit_example(&resident.access_token, "skip-permit")
+        .await;
+    let id = application["id"].as_str().unwrap();
+    let kept: Value = app
+        .upload(
+            &resident.access_token,
+            id,
+            "site_plan",
+            "plan.pdf",
+            PDF.to_vec(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lost: Value = app
+        .upload(
+            &resident.access_token,
+            id,
+            "insurance_certificate",
+            "cover.pdf",
+            PDF.to_vec(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lost_key = format!("attachments WHERE id = '{}'", lost["id"].as_str().unwrap());
+    assert_eq!(app.count(&lost_key).await, 1);
+    let mut conn = app.db().await;
+    #[derive(diesel::QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        storage_key: String,
+    }
+    let key: Key = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(format!(
+            "SELECT storage_key FROM attachments WHERE id = '{}'",
+            lost["id"].as_str().unwrap()
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    std::fs::remove_file(app.settings.storage.local_dir.join(&key.storage_key)).unwrap();
+
+    let response = app
+        .client
+        .get(app.url("/api/v1/me/export"))
+        .bearer_auth(&resident.access_token)
+        .header("accept", "application/json;q=0.5, application/zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let vary = response.headers()["vary"].to_str().unwrap().to_owned();
+    assert!(vary.split(", ").any(|v| v == "Accept"), "{vary}");
+    let body = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body.to_vec())).unwrap();
+    assert_eq!(archive.len(), 2);
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("export.json").unwrap(), &mut json).unwrap();
+    let document: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(document["files_not_included"], json!([lost["id"]]));
+    let kept_name = format!("attachments/{}-plan.pdf", kept["id"].as_str().unwrap());
+    assert!(archive.by_name(&kept_name).is_ok());
+    // A zip refused (q=0) is not sent.
+    let refused = app
+        .client
+        .get(app.url("/api/v1/me/export"))
+        .bearer_auth(&resident.access_token)
+        .header("accept", "application/zip;q=0, application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}

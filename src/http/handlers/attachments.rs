@@ -3,7 +3,7 @@
 
 use actix_multipart::{Field, Multipart};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 use crate::db::ids::{ApplicationId, AttachmentId};
@@ -44,6 +44,11 @@ impl Form {
     }
 }
 
+/// Room for the form around the file (boundaries, part headers, `kind`).
+const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
+/// How long a refused upload's remaining body is read for before the connection is dropped.
+const DRAIN_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Bytes of the `kind` part read at most.
 const KIND_BYTES: usize = 64;
 
@@ -75,14 +80,24 @@ pub async fn upload_attachment(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // The whole body is capped (the file, plus room for the form around it): no request reads
+    // more than this, however it is sent.
+    let mut left = state.settings.storage.max_upload_bytes + FORM_OVERHEAD_BYTES;
+    let capped = payload.map(move |chunk| {
+        let chunk = chunk?;
+        left = left
+            .checked_sub(chunk.len() as u64)
+            .ok_or(actix_web::error::PayloadError::Overflow)?;
+        Ok(chunk)
+    });
     let mut form = Form {
-        parts: Multipart::new(req.headers(), payload),
+        parts: Multipart::new(req.headers(), capped),
         finished: false,
     };
     let answer = upload(&state, &caller, ApplicationId(*id), &mut form).await;
     // The client gets its answer even if it is still sending: what is left of a refused body is
-    // read (within a bound) rather than the connection reset under it.
-    drain(&mut form, 4 * state.settings.storage.max_upload_bytes).await;
+    // read, within the cap and a time limit, rather than the connection reset under it.
+    let _ = tokio::time::timeout(DRAIN_TIME_LIMIT, drain(&mut form)).await;
     let attachment = answer?;
     Ok(HttpResponse::Created()
         .insert_header((
@@ -121,22 +136,29 @@ async fn upload(
             return Err(ApiError::invalid("kind", message));
         }
     };
-    let attached = attachments::attach(
-        &mut *state.pool.get().await?,
-        &caller.actor(),
-        caller.account_id,
-        application,
-        kind,
-        &name,
-        &file,
-    )
-    .await;
+    let attached = match state.pool.get().await {
+        Ok(mut conn) => {
+            let actor = caller.actor();
+            attachments::attach(
+                &mut conn,
+                &actor,
+                caller.account_id,
+                application,
+                kind,
+                &name,
+                &file,
+            )
+            .await
+            .map_err(ApiError::from)
+        }
+        Err(unavailable) => Err(unavailable.into()),
+    };
     // The connection is back in the pool before `discard` takes one.
     match attached {
         Ok(attachment) => Ok(attachment.into()),
         Err(error) => {
             attachments::discard(&state.pool, &state.files, file).await;
-            Err(error.into())
+            Err(error)
         }
     }
 }
@@ -215,6 +237,9 @@ fn upload_refused(error: UploadError) -> ApiError {
         },
         UploadError::UnsupportedType => ApiError::UnsupportedFileType,
         UploadError::Empty => ApiError::invalid("file", "is empty"),
+        UploadError::TooSlow => {
+            ApiError::MalformedRequest("the upload took longer than 10 minutes".into())
+        }
         UploadError::Interrupted(why) => {
             ApiError::MalformedRequest(format!("the upload broke off: {why}"))
         }
@@ -224,15 +249,10 @@ fn upload_refused(error: UploadError) -> ApiError {
     }
 }
 
-/// Reads and drops what is left of the form, up to `budget` bytes.
-async fn drain(form: &mut Form, mut budget: u64) {
+/// Reads and drops what is left of the form (the body's cap bounds it).
+async fn drain(form: &mut Form) {
     while let Ok(Some(mut field)) = form.next().await {
-        while let Ok(Some(chunk)) = field.try_next().await {
-            budget = budget.saturating_sub(chunk.len() as u64);
-            if budget == 0 {
-                return;
-            }
-        }
+        while let Ok(Some(_)) = field.try_next().await {}
     }
 }
 
@@ -309,20 +329,16 @@ pub async fn delete_attachment(
     ids: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (application, id) = ids.into_inner();
-    let mut conn = state.pool.get().await?;
-    attachments::delete(
-        &mut conn,
+    let removed = attachments::delete(
+        &mut *state.pool.get().await?,
         &caller.actor(),
         caller.account_id,
         ApplicationId(application),
         AttachmentId(id),
     )
     .await?;
-    drop(conn);
     // The file goes now rather than at the sweeper's next tick (which catches it if this fails).
-    if let Err(error) = attachments::remove_due_files(&state.pool, &state.files).await {
-        tracing::warn!(%error, "removing a deleted attachment's file failed; the sweeper retries");
-    }
+    attachments::remove_file(&state.pool, &state.files, &removed).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

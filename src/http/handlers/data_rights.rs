@@ -135,6 +135,7 @@ pub async fn export_my_data(
     .await?;
     if !wants_zip(&req) {
         return Ok(HttpResponse::Ok()
+            .insert_header((actix_web::http::header::VARY, "Accept"))
             .insert_header((
                 "content-disposition",
                 "attachment; filename=\"mynorfolk-data.json\"",
@@ -149,6 +150,7 @@ pub async fn export_my_data(
     let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(archive));
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
+        .insert_header((actix_web::http::header::VARY, "Accept"))
         .insert_header((
             "content-disposition",
             "attachment; filename=\"mynorfolk-data.zip\"",
@@ -157,15 +159,20 @@ pub async fn export_my_data(
         .streaming(body))
 }
 
-/// Whether the caller asked for the zip archive (`Accept: application/zip`, preferred over JSON).
+/// Whether the caller prefers the zip archive to JSON (`Accept: application/zip`; a media type
+/// at `q=0` is refused, not asked for).
 fn wants_zip(req: &HttpRequest) -> bool {
     use actix_web::HttpMessage;
     let Some(accept) = req.get_header::<actix_web::http::header::Accept>() else {
         return false;
     };
-    accept
-        .ranked()
-        .into_iter()
-        .find(|m| m.essence_str() == "application/zip" || m.essence_str() == "application/json")
-        .is_some_and(|m| m.essence_str() == "application/zip")
+    let quality = |essence: &str| {
+        accept
+            .iter()
+            .filter(|item| item.item.essence_str() == essence)
+            .map(|item| item.quality)
+            .max()
+    };
+    let zip = quality("application/zip").filter(|q| *q > actix_web::http::header::Quality::ZERO);
+    zip.is_some_and(|zip| quality("application/json").is_none_or(|json| zip >= json))
 }
