@@ -371,14 +371,7 @@ async fn approval_needs_every_required_document_and_documents_freeze_under_revie
         .await
         .unwrap();
 
-    let transition = async |to: &str| {
-        app.post_authed(
-            &format!("/api/v1/admin/applications/{id}/transitions"),
-            &staff.access_token,
-            &json!({"to": to}),
-        )
-        .await
-    };
+    let transition = async |to: &str| app.transition(&staff.access_token, id, to).await;
     assert_eq!(transition("under_review").await.status(), 200);
     // Under review, the documents stay as they are.
     assert_problem(

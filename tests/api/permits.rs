@@ -16,13 +16,7 @@ async fn issued(app: &TestApp, resident: &Tokens, staff: &Tokens, service: &str)
     let id = application["id"].as_str().unwrap();
     let mut moved = Value::Null;
     for to in ["under_review", "approved", "issued"] {
-        let response = app
-            .post_authed(
-                &format!("/api/v1/admin/applications/{id}/transitions"),
-                &staff.access_token,
-                &json!({"to": to}),
-            )
-            .await;
+        let response = app.transition(&staff.access_token, id, to).await;
         assert_eq!(response.status(), 200, "{to}");
         moved = response.json().await.unwrap();
     }

@@ -24,13 +24,7 @@ async fn a_status_email_unsubscribes_in_one_click_and_only_status_emails_offer_i
     let id = application["id"].as_str().unwrap();
     let reference = application["reference"].as_str().unwrap();
     let transition = async |to: &str| {
-        let response = app
-            .post_authed(
-                &format!("/api/v1/admin/applications/{id}/transitions"),
-                &staff.access_token,
-                &json!({"to": to}),
-            )
-            .await;
+        let response = app.transition(&staff.access_token, id, to).await;
         assert_eq!(response.status(), 200, "{to}");
     };
     transition("under_review").await;

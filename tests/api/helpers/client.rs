@@ -361,3 +361,15 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// Staff move application `id` to `to` (the response, whatever it is).
+    pub async fn transition(&self, staff_token: &str, id: &str, to: &str) -> reqwest::Response {
+        self.post_authed(
+            &format!("/api/v1/admin/applications/{id}/transitions"),
+            staff_token,
+            &serde_json::json!({"to": to}),
+        )
+        .await
+    }
+}
