@@ -87,19 +87,30 @@ pub fn optional_whole_u32<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<u32>, D::Error> {
     use serde::Deserialize;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number.as_u64().or_else(|| {
+    Option::<serde_json::Number>::deserialize(deserializer)?
+        .map(|number| whole(&number).ok_or_else(|| not_whole(&number)))
+        .transpose()
+}
+
+/// A whole number as JSON Schema counts one (see `optional_whole_u32`).
+pub fn whole_i32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    use serde::Deserialize;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    whole(&number).ok_or_else(|| not_whole(&number))
+}
+
+fn whole<N: TryFrom<i64>>(number: &serde_json::Number) -> Option<N> {
+    let exact = number.as_i64().or_else(|| {
         number
             .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
-            .map(|f| f as u64)
-    });
-    whole
-        .and_then(|n| u32::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {number}")))
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+            .map(|f| f as i64)
+    })?;
+    N::try_from(exact).ok()
+}
+
+fn not_whole<E: serde::de::Error>(number: &serde_json::Number) -> E {
+    E::custom(format!("expected a whole number in range, got {number}"))
 }
 
 /// No string may hold NUL (`\u0000`): PostgreSQL text cannot store it and no one types it. The
@@ -255,6 +266,18 @@ mod tests {
         assert_eq!(parse(br#"{}"#).unwrap(), None);
         assert!(parse(br#"{"months":2.5}"#).is_err());
         assert!(parse(br#"{"months":-1}"#).is_err());
+
+        #[derive(Debug, Deserialize)]
+        struct Amount {
+            #[serde(deserialize_with = "whole_i32")]
+            pence: i32,
+        }
+        let parse = |body: &[u8]| parse_json::<Amount>(body).map(|a| a.pence);
+        assert_eq!(parse(br#"{"pence":361399.0}"#).unwrap(), 361_399);
+        assert_eq!(parse(br#"{"pence":-5}"#).unwrap(), -5);
+        assert!(parse(br#"{"pence":1.5}"#).is_err());
+        assert!(parse(br#"{"pence":3000000000}"#).is_err());
+        assert!(parse(br#"{"pence":"7"}"#).is_err());
     }
 
     #[test]

@@ -311,6 +311,7 @@ pub async fn assign_application(
 pub struct RefundRequest {
     /// At most what is left to refund of the fee paid.
     #[schema(minimum = 1, maximum = 10_000_000)]
+    #[serde(deserialize_with = "crate::http::extract::whole_i32")]
     pub amount_pence: i32,
     /// Why, for the resident (emailed) and the audit log.
     #[schema(schema_with = crate::http::schemas::required_reason)]
