@@ -28,6 +28,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         erased_at -> Nullable<Timestamptz>,
+        applications_version -> Int8,
     }
 }
 

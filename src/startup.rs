@@ -81,6 +81,7 @@ impl ApiServer {
             payments: Arc::new(payment_provider(&settings, &pool, port)?),
             files: FileStore::from_settings(&settings.storage)?,
             signer: Signer::new(settings.auth.signing_secret.expose_secret().as_bytes()),
+            lists: Arc::default(),
             pool,
             draining: Draining::default(),
             settings,

@@ -1,6 +1,6 @@
 //! What every request handler can reach: settings, the pool, the readiness probe, the catalogue,
 //! the password hasher, the token keys, the throttles, the payment provider, file storage, the
-//! signer of links and codes, and whether the instance is draining. Built once per application; each HTTP
+//! signer of links and codes, the cache of rendered lists, and whether the instance is draining. Built once per application; each HTTP
 //! worker gets a copy with a pool of its own (`for_worker`), and shares everything else.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
 use crate::db::probe::ReadinessProbe;
+use crate::http::list_cache::ListCache;
 use crate::payments::PaymentProvider;
 use crate::storage::FileStore;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub files: FileStore,
     /// Signs unsubscribe tokens and permit codes.
     pub signer: Signer,
+    /// Residents' application lists as last rendered (served only while still current).
+    pub lists: Arc<ListCache>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             payments: self.payments.clone(),
             files: self.files.clone(),
             signer: self.signer.clone(),
+            lists: self.lists.clone(),
         }
     }
 }

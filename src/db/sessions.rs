@@ -89,6 +89,30 @@ pub async fn live_role(
     role.map(typed_role).transpose()
 }
 
+/// `live_role`, with the account's `applications_version` (which moves whenever any of its
+/// applications changes) read in the same primary-key lookup: what tells whether a list rendered
+/// earlier is still the list the database holds.
+pub async fn live_role_and_applications_version(
+    conn: &AsyncPgConnection,
+    session: SessionId,
+    account: AccountId,
+) -> QueryResult<Option<(Role, i64)>> {
+    let mut conn = conn;
+    let found: Option<(String, i64)> = sessions::table
+        .inner_join(accounts::table)
+        .filter(sessions::id.eq(session))
+        .filter(sessions::account_id.eq(account))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .select((accounts::role, accounts::applications_version))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    found
+        .map(|(role, version)| Ok((typed_role(role)?, version)))
+        .transpose()
+}
+
 /// A stored role, which must be one the service knows: never a default.
 fn typed_role(stored: String) -> QueryResult<Role> {
     Role::try_from(stored).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))

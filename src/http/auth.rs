@@ -110,10 +110,10 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// A resident's read whose session check travels with it: `read` sends the check and the
-/// handler's query together on one connection (pipelined: one round trip instead of two), and
-/// hands back the rows only if the session is live, so an invalid token still gets a 401 and
-/// nothing else. For reads only: the query runs before the check's answer is known.
+/// A resident's read with its session check on one connection, checked out only once the token
+/// is known to be well signed. `check_listing` runs the live session check (the account's role and
+/// its `applications_version`: one primary-key lookup); only then may the handler `read`, so an
+/// invalid token gets a 401 and nothing else.
 pub struct CheckedRead {
     account_id: AccountId,
     session_id: SessionId,
@@ -143,28 +143,33 @@ impl FromRequest for CheckedRead {
 }
 
 impl CheckedRead {
-    /// Runs `read` (given the connection and the token's account) beside the session check.
-    pub async fn read<'c, T, Read>(
-        &'c self,
-        read: impl FnOnce(&'c diesel_async::AsyncPgConnection, AccountId) -> Read,
-    ) -> Result<(Authenticated, T), ApiError>
-    where
-        Read: Future<Output = diesel::QueryResult<T>>,
-    {
-        let conn: &diesel_async::AsyncPgConnection = &self.conn;
-        let (role, rows) = futures_util::future::try_join(
-            sessions::live_role(conn, self.session_id, self.account_id),
-            read(conn, self.account_id),
+    /// The caller, if the session is live, with the account's `applications_version`.
+    pub async fn check_listing(&self) -> Result<(Authenticated, i64), ApiError> {
+        let (role, version) = sessions::live_role_and_applications_version(
+            &self.conn,
+            self.session_id,
+            self.account_id,
         )
-        .await?;
-        let role = role.ok_or(INVALID_TOKEN)?;
+        .await?
+        .ok_or(INVALID_TOKEN)?;
         let caller = Authenticated {
             account_id: self.account_id,
             session_id: self.session_id,
             role,
             request_id: self.request_id.clone(),
         };
-        Ok((caller, rows))
+        Ok((caller, version))
+    }
+
+    /// Runs `read` (given the connection and the caller's account): after `check_listing` only.
+    pub async fn read<'c, T, Read>(
+        &'c self,
+        read: impl FnOnce(&'c diesel_async::AsyncPgConnection, AccountId) -> Read,
+    ) -> Result<T, ApiError>
+    where
+        Read: Future<Output = diesel::QueryResult<T>>,
+    {
+        Ok(read(&self.conn, self.account_id).await?)
     }
 }
 

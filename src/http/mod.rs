@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod list_cache;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -145,6 +145,7 @@ pub const REGISTRY: &[Table] = &[
             col("created_at", Activity, Yes, Keep),
             col("updated_at", Activity, Yes, Keep),
             col("erased_at", Activity, Yes, Replace("now()")),
+            col("applications_version", NotPersonal, INTERNAL, Keep),
         ],
     },
     Table {

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use serde_json::json;
+use mynorfolk::domain::account::Role;
+use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, SmtpSink, TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{PASSWORD, SmtpSink, TestApp, assert_problem, spawn_app, spawn_app_with};
 
 /// `count` requests at once, alternating between `addresses`; returns their statuses.
 async fn sign_ins_across(
@@ -625,4 +626,90 @@ async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absen
             1
         );
     }
+}
+
+/// A resident's list is served from an instance's memory only while nothing has changed: every
+/// change made through the other instance (or straight in the database, as the retention sweep
+/// does) shows at once, and a signed-out session gets nothing.
+#[tokio::test]
+async fn a_list_kept_by_one_instance_shows_every_change_made_through_the_other() {
+    let app = spawn_app().await;
+    let other = app.start_another_instance(|_| {}).await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let staff = app.staff("officer@norfolk.gov.uk", Role::Staff).await;
+    let token = &resident.access_token;
+    let list = async || {
+        let page = app.get_json("/api/v1/applications?limit=5", token).await;
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["reference"].clone(),
+                    a["status"].clone(),
+                    a["payment"]["status"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(list().await.is_empty());
+    assert!(list().await.is_empty());
+    let first = app.submit_example(token, "skip-permit").await;
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(list().await.len(), 1);
+    assert_eq!(list().await, list().await);
+
+    // Through the other instance: the payment, then staff moving it.
+    let on_other = |path: &str| format!("{other}{path}");
+    let started: Value = app
+        .client
+        .post(on_other(&format!("/api/v1/applications/{id}/payments")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.choose_on_pay_page(&started, "pay").await;
+    assert_eq!(list().await[0].2, "paid");
+    let moved = app
+        .client
+        .post(on_other(&format!(
+            "/api/v1/admin/applications/{id}/transitions"
+        )))
+        .bearer_auth(&staff.access_token)
+        .json(&json!({"to": "under_review"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(list().await[0].1, "under_review");
+    // A second page of the same list (another query) and a filter are kept apart.
+    let second = app.submit_example(token, "vehicle-crossing").await;
+    assert_eq!(list().await.len(), 2);
+    let filtered = app
+        .get_json("/api/v1/applications?status=submitted", token)
+        .await;
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    assert_eq!(filtered["items"][0]["id"], second["id"]);
+    // Straight in the database, as the retention sweep anonymises: gone from the list.
+    app.sql(&format!(
+        "UPDATE applications SET account_id = NULL WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(list().await.len(), 1);
+
+    // Signed out on the other instance: nothing, not even the kept page.
+    let signed_out = app
+        .client
+        .delete(on_other("/api/v1/sessions/current"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 204);
+    let after = app.get_authed("/api/v1/applications?limit=5", token).await;
+    assert_problem(after, 401, "unauthorized").await;
 }

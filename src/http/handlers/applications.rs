@@ -229,31 +229,54 @@ pub(crate) fn service_filter(service: Option<&str>) -> Result<Option<String>, Ap
     }
 }
 
-/// The caller's applications, newest first.
+/// The caller's applications, newest first. A page is rendered once per change to the caller's
+/// applications: while the account's `applications_version` (read live with the session check)
+/// is unchanged, this instance answers with the page it rendered at that version.
 #[utoipa::path(tag = "applications", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = Page<ApplicationView>)))]
 #[get("/api/v1/applications")]
 pub async fn list_applications(
+    state: web::Data<AppState>,
     reader: CheckedRead,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let status = query.status.map(|s| s.as_str().to_owned());
     let service = service_filter(query.service.as_deref())?;
+    let (caller, version) = reader.check_listing().await?;
+    // Everything the page depends on besides the account (the cursor as given: it is the page's
+    // position).
+    let key = format!(
+        "{status:?}|{service:?}|{limit}|{:?}",
+        query.cursor.as_deref()
+    );
+    if let Some(page) = state.lists.get(caller.account_id, &key, version) {
+        return Ok(HttpResponse::Ok()
+            .content_type(mime::APPLICATION_JSON)
+            .body(page));
+    }
     let filters = |account| Filters {
         account_id: Some(account),
         status,
         service,
         ..Filters::default()
     };
-    let (_caller, rows) = reader
+    let rows = reader
         .read(async |conn, account| store::page(conn, &filters(account), after, limit).await)
         .await?;
-    Ok(HttpResponse::Ok().json(pagination::page(
+    let page = serde_json::to_vec(&pagination::page(
         rows,
         limit,
         Application::position,
         ApplicationView::from,
-    )))
+    ))
+    .map_err(anyhow::Error::from)?;
+    let page = bytes::Bytes::from(page);
+    state
+        .lists
+        .put(caller.account_id, key, version, page.clone());
+    Ok(HttpResponse::Ok()
+        .content_type(mime::APPLICATION_JSON)
+        .body(page))
 }
 
 /// Loads one of the caller's applications; anyone else's is 404.
