@@ -3,7 +3,7 @@
 #   H  wrk on /health (the HTTP limit)            P  pgbench -S -M prepared -c 8 (the database limit)
 #   L  = 1/(1/H + 1/P): a request needing one indexed read
 #   R  authenticated GET /api/v1/applications?limit=20, rotating tokens     target >= 70 % of L
-#   Q  pgbench of R's own queries (session check and page); C = 1/(1/H + 1/Q), R's ceiling here
+#   Q  pgbench of R's own query (the session check); C = 1/(1/H + 1/Q), R's ceiling here
 #   W  POST /api/v1/applications                                            target >= 50 % of I
 #   I  pgbench of the same writes the submit does, as one transaction
 #   Y  /health/ready                                                        target >= 70 % of P
@@ -110,28 +110,40 @@ P=$(pgbench -S -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -h 127.0.0.1 -p "$PGPORT
 
 read -r _ R R_P99 R_ERR < <(run_wrk read 32 get "$BASE/api/v1/applications?limit=20")
 
-# Q: the database work of one R request alone, as pgbench: the session check and the page of one
-# resident's 10 applications, pipelined as the service sends them. C = 1/(1/H + 1/Q) is then the
-# most R could reach on this machine if the service itself cost no more than /health.
+# Q: the database work of one R request alone, as pgbench. The session check reads the account's
+# applications_version with the role (one lookup); while it has not moved, the page is the one the
+# instance rendered at that version, so that is all R asks of the database. (Q_MISS: the check and
+# the page read, pipelined, what a request pays once after each change.) C = 1/(1/H + 1/Q) is then
+# the most R could reach on this machine if the service itself cost no more than /health.
 read -r SESSION ACCOUNT < <("${PSQL[@]}" -F' ' -c "SELECT s.id, s.account_id FROM sessions s
   JOIN accounts a ON a.id = s.account_id WHERE a.email LIKE 'perf-%' AND s.revoked_at IS NULL
   AND s.expires_at > now() LIMIT 1" mynorfolk)
-cat > "$WORK/read.sql" <<EOF
+CHECK="SELECT accounts.role, accounts.applications_version FROM sessions INNER JOIN accounts ON accounts.id = sessions.account_id WHERE sessions.id = '$SESSION' AND sessions.account_id = '$ACCOUNT' AND sessions.revoked_at IS NULL AND sessions.expires_at > now() LIMIT 1;"
+echo "$CHECK" > "$WORK/read.sql"
+cat > "$WORK/read-miss.sql" <<EOF
 \startpipeline
-SELECT accounts.role FROM sessions INNER JOIN accounts ON accounts.id = sessions.account_id WHERE sessions.id = '$SESSION' AND sessions.account_id = '$ACCOUNT' AND sessions.revoked_at IS NULL AND sessions.expires_at > now() LIMIT 1;
+$CHECK
 SELECT id, reference, account_id, service_code, status, details, fee_pence, assigned_to, submitted_at, updated_at, expected_decision_by, decided_at, issued_at, licence_expires_on, closed_at, payment_status FROM applications WHERE account_id = '$ACCOUNT' ORDER BY submitted_at DESC, id DESC LIMIT 21;
 \endpipeline
 EOF
-Q=$(pgbench -n -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -f "$WORK/read.sql" -h 127.0.0.1 -p "$PGPORT" \
-  -U postgres mynorfolk 2>/dev/null | awk '/^tps/ {print $3}')
+for script in read read-miss; do
+  pgbench -n -M prepared -c 8 -j 2 -T "$SECONDS_EACH" -f "$WORK/$script.sql" -h 127.0.0.1 -p "$PGPORT" \
+    -U postgres mynorfolk 2>/dev/null | awk '/^tps/ {print $3}' > "$WORK/$script.tps"
+done
+Q=$(cat "$WORK/read.tps")
+Q_MISS=$(cat "$WORK/read-miss.tps")
 
 read -r _ W _ W_ERR < <(run_wrk submit 16 submit "$BASE/api/v1/applications")
 
 # I: what one submit writes, in one transaction (the account lock and liveness check, the
-# reference number, the application, its first event, its audit row, its receipt email), by the
-# service's role; one statement after another (the service pipelines some of them).
+# reference number, the application and the account's applications_version (a trigger), its
+# first event, its audit row, its receipt email), by the service's role; one statement after
+# another (the service pipelines some of them). Spread over the same residents as W, one script
+# per resident, since writes for one account queue on its row.
 DETAILS=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["details"]).replace("\x27", "\x27\x27"))' "$WORK/submit.json")
-cat > "$WORK/submit.sql" <<EOF
+SCRIPTS=()
+for ACCOUNT in $("${PSQL[@]}" -c "SELECT id FROM accounts WHERE email LIKE 'perf-%'" mynorfolk); do
+cat > "$WORK/submit-$ACCOUNT.sql" <<EOF
 BEGIN;
 SELECT pg_advisory_xact_lock_shared(hashtextextended('$ACCOUNT'::text, 0));
 SELECT * FROM accounts WHERE id = '$ACCOUNT' AND erased_at IS NULL LIMIT 1;
@@ -148,7 +160,9 @@ INSERT INTO email_outbox (account_id, to_address, template, subject, body_text, 
           'Hello, we have received your application. We aim to decide it by 9 December 2026.', false);
 COMMIT;
 EOF
-I=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECONDS_EACH" -f "$WORK/submit.sql" -h 127.0.0.1 -p "$PGPORT" \
+SCRIPTS+=(-f "$WORK/submit-$ACCOUNT.sql")
+done
+I=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECONDS_EACH" "${SCRIPTS[@]}" -h 127.0.0.1 -p "$PGPORT" \
   -U postgres mynorfolk 2>/dev/null | awk '/^tps/ {print $3}')
 
 # The write stages leave work behind: I's rows in the outbox are not real emails (deleted), W's
@@ -195,7 +209,7 @@ rows = [
     ("P  pgbench -S -M prepared -c8", f"{P:,.0f} TPS", "", None),
     ("L  1/(1/H + 1/P)", f"{L:,.0f} req/s", "", None),
     ("R  GET /api/v1/applications?limit=20", f"{R:,.0f} req/s ({$R_ERR} errors)", f"{R / L:.0%} of L >= 70%", R / L >= 0.70 and $R_ERR == 0),
-    ("Q  pgbench of R's own two queries", f"{Q:,.0f} TPS", "", None),
+    ("Q  pgbench of R's own query", f"{Q:,.0f} TPS (after a change: {$Q_MISS:,.0f} with the page read)", "", None),
     ("C  1/(1/H + 1/Q): R's ceiling here", f"{C:,.0f} req/s = {C / L:.0%} of L", f"R = {R / C:.0%} of C", None),
     ("I  pgbench of the submit's writes", f"{I:,.0f} TPS", "", None),
     ("W  POST /api/v1/applications", f"{W:,.0f} req/s ({$W_ERR} errors)", f"{W / I:.0%} of I >= 50%", W / I >= 0.50 and $W_ERR == 0),
