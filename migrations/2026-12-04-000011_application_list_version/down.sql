@@ -1,3 +1,5 @@
-DROP TRIGGER applications_bump_account_version ON applications;
-DROP FUNCTION applications_bump_account_version();
+DROP TRIGGER applications_deleted_bump_account_versions ON applications;
+DROP TRIGGER applications_updated_bump_account_versions ON applications;
+DROP TRIGGER applications_inserted_bump_account_versions ON applications;
+DROP FUNCTION applications_bump_account_versions();
 ALTER TABLE accounts DROP COLUMN applications_version;

@@ -112,8 +112,8 @@ impl FromRequest for Authenticated {
 
 /// A resident's read with its session check on one connection, checked out only once the token
 /// is known to be well signed. `check_listing` runs the live session check (the account's role and
-/// its `applications_version`: one primary-key lookup); only then may the handler `read`, so an
-/// invalid token gets a 401 and nothing else.
+/// its `applications_version`: one primary-key lookup) and answers the `Listing` that can read, so
+/// an invalid token gets a 401 and nothing else.
 pub struct CheckedRead {
     account_id: AccountId,
     session_id: SessionId,
@@ -143,8 +143,14 @@ impl FromRequest for CheckedRead {
 }
 
 impl CheckedRead {
-    /// The caller, if the session is live, with the account's `applications_version`.
-    pub async fn check_listing(&self) -> Result<(Authenticated, i64), ApiError> {
+    /// The caller's account, as the token names it (not yet checked).
+    pub fn claimed_account(&self) -> AccountId {
+        self.account_id
+    }
+
+    /// The live session check, with the account's `applications_version`; only what it answers
+    /// can read.
+    pub async fn check_listing(&self) -> Result<Listing<'_>, ApiError> {
         let (role, version) = sessions::live_role_and_applications_version(
             &self.conn,
             self.session_id,
@@ -152,24 +158,36 @@ impl CheckedRead {
         )
         .await?
         .ok_or(INVALID_TOKEN)?;
-        let caller = Authenticated {
-            account_id: self.account_id,
-            session_id: self.session_id,
-            role,
-            request_id: self.request_id.clone(),
-        };
-        Ok((caller, version))
+        Ok(Listing {
+            caller: Authenticated {
+                account_id: self.account_id,
+                session_id: self.session_id,
+                role,
+                request_id: self.request_id.clone(),
+            },
+            applications_version: version,
+            conn: &self.conn,
+        })
     }
+}
 
-    /// Runs `read` (given the connection and the caller's account): after `check_listing` only.
-    pub async fn read<'c, T, Read>(
-        &'c self,
+/// A caller whose session `CheckedRead::check_listing` found live.
+pub struct Listing<'c> {
+    pub caller: Authenticated,
+    pub applications_version: i64,
+    conn: &'c diesel_async::AsyncPgConnection,
+}
+
+impl<'c> Listing<'c> {
+    /// Runs `read` on the checked connection, for the caller's account.
+    pub async fn read<T, Read>(
+        &self,
         read: impl FnOnce(&'c diesel_async::AsyncPgConnection, AccountId) -> Read,
     ) -> Result<T, ApiError>
     where
         Read: Future<Output = diesel::QueryResult<T>>,
     {
-        Ok(read(&self.conn, self.account_id).await?)
+        Ok(read(self.conn, self.caller.account_id).await?)
     }
 }
 

@@ -242,7 +242,15 @@ pub async fn list_applications(
     let (limit, after) = pagination::parse(query.limit, query.cursor.as_deref())?;
     let status = query.status.map(|s| s.as_str().to_owned());
     let service = service_filter(query.service.as_deref())?;
-    let (caller, version) = reader.check_listing().await?;
+    let listing = match reader.check_listing().await {
+        Ok(listing) => listing,
+        Err(refused) => {
+            // Signed out, revoked or erased: nothing of the account's list is shown again.
+            state.lists.forget(reader.claimed_account());
+            return Err(refused);
+        }
+    };
+    let (caller, version) = (&listing.caller, listing.applications_version);
     // Everything the page depends on besides the account (the cursor as given: it is the page's
     // position).
     let key = format!(
@@ -260,7 +268,7 @@ pub async fn list_applications(
         service,
         ..Filters::default()
     };
-    let rows = reader
+    let rows = listing
         .read(async |conn, account| store::page(conn, &filters(account), after, limit).await)
         .await?;
     let page = serde_json::to_vec(&pagination::page(
