@@ -5,7 +5,8 @@
 //! - a deleted row queues its file for removal in the deleting transaction (a trigger), and the
 //!   sweep removes it at once.
 //!
-//! Files stream through in parts; none is ever whole in memory.
+//! Files stream through in parts (256 KiB to a local folder, 5 MiB to S3), never more than two
+//! parts of an upload in memory.
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
