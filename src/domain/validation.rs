@@ -96,9 +96,10 @@ pub fn without_position(error: &serde_json::Error) -> String {
 
 /// Deserialises `value` into `T`, reporting a data error as a problem at `prefix.path`.
 pub fn from_json_value<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
+    mut value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, ValidationErrors> {
+    whole_numbers_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let mut problem = json_field_problem(&path, error.inner());
@@ -109,6 +110,25 @@ pub fn from_json_value<T: serde::de::DeserializeOwned>(
         };
         ValidationErrors(vec![problem])
     })
+}
+
+/// `6.0` is a whole number to JSON Schema (`type: integer` takes it) but not to serde's integer
+/// types: written as `6` before parsing, so what the schema allows the parser takes. Fractional
+/// fields (`f64`) take `6` as well.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0)
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// Flattens validator's nested errors into dotted field paths (`details.insurance.cover_pence`).

@@ -333,6 +333,30 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_written_with_a_point_are_whole_numbers() {
+        let kind = ServiceKind::SkipPermit;
+        let example = kind.details_example(&rules(), today());
+        let mut details = example.clone();
+        details["skip_size_cubic_yards"] = json!(6.0);
+        details["insurance"]["cover_pence"] = json!(500_000_000.0);
+        assert_eq!(
+            kind.parse_details(details, &rules(), today()).unwrap(),
+            example
+        );
+        let mut details = example.clone();
+        details["skip_size_cubic_yards"] = json!(6.5);
+        assert_eq!(
+            fields(kind.parse_details(details, &rules(), today())),
+            ["details.skip_size_cubic_yards"]
+        );
+        // A fractional field takes a whole number as it is.
+        let kind = ServiceKind::VehicleCrossing;
+        let mut details = kind.details_example(&rules(), today());
+        details["crossing_width_m"] = json!(4);
+        assert!(kind.parse_details(details, &rules(), today()).is_ok());
+    }
+
+    #[test]
     fn periods_longer_than_the_maximum_are_refused() {
         let kind = ServiceKind::SkipPermit;
         let mut details = kind.details_example(&rules(), today());
