@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Error, lock_application};
+use super::{Error, lock_application, owned_application};
 use crate::db::DbPool;
 use crate::db::applications as applications_store;
 use crate::db::attachments::{self as store, Attachment, NewAttachment};
@@ -73,10 +73,7 @@ pub async fn check_open(
     owner: AccountId,
     application: ApplicationId,
 ) -> Result<(), Error> {
-    let found = applications_store::find(conn, application, false)
-        .await?
-        .filter(|a| a.account_id == Some(owner))
-        .ok_or(Error::NotFound)?;
+    let found = owned_application(conn, owner, application).await?;
     check_takes_documents(&found)?;
     if store::list(conn, application).await?.len() >= MAX_PER_APPLICATION {
         return Err(full());
@@ -241,10 +238,7 @@ pub async fn list(
     owner: AccountId,
     application: ApplicationId,
 ) -> Result<Vec<Attachment>, Error> {
-    applications_store::find(conn, application, false)
-        .await?
-        .filter(|a| a.account_id == Some(owner))
-        .ok_or(Error::NotFound)?;
+    owned_application(conn, owner, application).await?;
     Ok(store::list(conn, application).await?)
 }
 
@@ -255,10 +249,7 @@ pub async fn own(
     application: ApplicationId,
     id: AttachmentId,
 ) -> Result<Attachment, Error> {
-    applications_store::find(conn, application, false)
-        .await?
-        .filter(|a| a.account_id == Some(owner))
-        .ok_or(Error::NotFound)?;
+    owned_application(conn, owner, application).await?;
     store::find(conn, application, id)
         .await?
         .ok_or(Error::NotFound)

@@ -177,7 +177,7 @@ pub async fn export(
     person: AccountId,
     periods: &RetentionSettings,
 ) -> Result<Value, Error> {
-    Ok(export_with_files(conn, actor, person, periods).await?.0)
+    Ok(exported(conn, actor, person, periods, false).await?.0)
 }
 
 /// `export`, with the attachments whose files go with it (read in the same transaction, so the
@@ -188,9 +188,22 @@ pub async fn export_with_files(
     person: AccountId,
     periods: &RetentionSettings,
 ) -> Result<(Value, Vec<Attachment>), Error> {
+    exported(conn, actor, person, periods, true).await
+}
+
+async fn exported(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    person: AccountId,
+    periods: &RetentionSettings,
+    with_files: bool,
+) -> Result<(Value, Vec<Attachment>), Error> {
     conn.transaction(async move |conn| {
         let data = privacy_store::export(conn, person).await?;
-        let files = attachment_store::of_account(conn, person).await?;
+        let files = match with_files {
+            true => attachment_store::of_account(conn, person).await?,
+            false => Vec::new(),
+        };
         audit::record(
             conn,
             actor,

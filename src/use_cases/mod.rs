@@ -64,6 +64,19 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
+/// `owner`'s application `id`, read without a lock; anyone else's is not found (404, never 403:
+/// whether it exists is no one else's business).
+pub(crate) async fn owned_application(
+    conn: &mut AsyncPgConnection,
+    owner: crate::db::ids::AccountId,
+    id: ApplicationId,
+) -> Result<Application, Error> {
+    application_store::find(conn, id, false)
+        .await?
+        .filter(|a| a.account_id == Some(owner))
+        .ok_or(Error::NotFound)
+}
+
 /// Locks the application's account (the lock order of `db::accounts`) and then the application;
 /// says whether the account is live (not erased).
 pub(crate) async fn lock_application(

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use diesel_async::AsyncPgConnection;
 
-use super::Error;
+use super::{Error, owned_application};
 use crate::auth::signed::Signer;
 use crate::db::applications::{self as store, Application};
 use crate::db::ids::{AccountId, ApplicationId};
@@ -23,10 +23,7 @@ pub async fn document(
     owner: AccountId,
     id: ApplicationId,
 ) -> Result<PermitDocument, Error> {
-    let application = store::find(conn, id, false)
-        .await?
-        .filter(|a| a.account_id == Some(owner))
-        .ok_or(Error::NotFound)?;
+    let application = owned_application(conn, owner, id).await?;
     let Some(issued_at) = application.issued_at else {
         return Err(Error::Conflict(format!(
             "a permit exists once the application is issued (it is {})",

@@ -584,7 +584,6 @@ async fn the_zip_export_holds_every_file_as_uploaded_and_erasure_removes_them_fr
     assert!(
         decided["decision_reason"]
             .as_str()
-            .or(decided["reason"].as_str())
             .is_some_and(|r| r.contains("documents you attached")),
         "{decided}"
     );

@@ -126,14 +126,11 @@ pub async fn export_my_data(
     caller: Authenticated,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (document, files) = data_rights::export_with_files(
-        &mut *state.pool.get().await?,
-        &caller.actor(),
-        caller.account_id,
-        &state.settings.retention,
-    )
-    .await?;
+    let mut conn = state.pool.get().await?;
+    let actor = caller.actor();
+    let periods = &state.settings.retention;
     if !wants_zip(&req) {
+        let document = data_rights::export(&mut conn, &actor, caller.account_id, periods).await?;
         return Ok(HttpResponse::Ok()
             .insert_header((actix_web::http::header::VARY, "Accept"))
             .insert_header((
@@ -142,6 +139,10 @@ pub async fn export_my_data(
             ))
             .json(document));
     }
+    let (document, files) =
+        data_rights::export_with_files(&mut conn, &actor, caller.account_id, periods).await?;
+    // The connection goes back before the files are read (possibly for a long while).
+    drop(conn);
     let archive = data_rights::export_archive(&state.files, &document, &files).await?;
     let size = archive
         .metadata()
