@@ -20,6 +20,7 @@ use crate::auth::signed::Signer;
 use crate::configuration::{Profile, ProviderKind};
 use crate::configuration::{ServerSettings, Settings};
 use crate::db::probe::ReadinessProbe;
+use crate::db::session_checks::SessionChecks;
 use crate::db::{self, DatabaseUrls, PoolOptions, applications};
 use crate::email::worker::DeliveryOptions;
 use crate::email::{self, Mailer};
@@ -71,6 +72,7 @@ impl ApiServer {
             Catalogue::new(applications::active_services(&mut *pool.get().await?).await?);
         let state = web::Data::new(AppState {
             readiness: ReadinessProbe::new(pool.clone()),
+            session_checks: SessionChecks::new(pool.clone()),
             catalogue: Arc::new(catalogue),
             hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
             jwt: JwtKeys::from_settings(&settings.auth),

@@ -15,6 +15,7 @@ use crate::configuration::{LimitSettings, Settings};
 use crate::db::DbPool;
 use crate::db::applications::Service;
 use crate::db::probe::ReadinessProbe;
+use crate::db::session_checks::SessionChecks;
 use crate::http::list_cache::ListCache;
 use crate::payments::PaymentProvider;
 use crate::storage::FileStore;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
     pub readiness: ReadinessProbe,
+    /// The live session check behind every access token, batched per worker.
+    pub session_checks: SessionChecks,
     pub catalogue: Arc<Catalogue>,
     pub hasher: PasswordHasher,
     pub jwt: JwtKeys,
@@ -45,6 +48,7 @@ impl AppState {
         AppState {
             settings: self.settings.clone(),
             readiness: ReadinessProbe::new(pool.clone()),
+            session_checks: SessionChecks::new(pool.clone()),
             pool,
             catalogue: self.catalogue.clone(),
             hasher: self.hasher.clone(),

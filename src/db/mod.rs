@@ -14,6 +14,7 @@ pub mod privacy;
 pub mod probe;
 pub mod retention;
 pub mod seed;
+pub mod session_checks;
 pub mod sessions;
 pub mod throttles;
 

@@ -64,53 +64,51 @@ async fn insert_refresh_token(
     Ok(())
 }
 
-/// The per-request check behind every access token: one primary-key lookup.
-/// The account's current role when `session` is a live session of `account`, else `None`: one
-/// primary-key lookup that also answers who the caller is now (a token's own claims could be
-/// minted, or outlive a change of role).
-///
-/// Takes a shared reference so it can be pipelined with another query on the same connection.
-pub async fn live_role(
-    conn: &AsyncPgConnection,
-    session: SessionId,
-    account: AccountId,
-) -> QueryResult<Option<Role>> {
-    let mut conn = conn;
-    let role: Option<String> = sessions::table
-        .inner_join(accounts::table)
-        .filter(sessions::id.eq(session))
-        .filter(sessions::account_id.eq(account))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(diesel::dsl::now))
-        .select(accounts::role)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    role.map(typed_role).transpose()
+/// A session found live by the per-request check, with who its account is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    pub session: SessionId,
+    pub account: AccountId,
+    /// The account's current role: a token's own claims could be minted, or outlive a change of
+    /// role.
+    pub role: Role,
+    /// Moves whenever any of the account's applications changes: what tells whether a list
+    /// rendered earlier is still the list the database holds.
+    pub applications_version: i64,
 }
 
-/// `live_role`, with the account's `applications_version` (which moves whenever any of its
-/// applications changes) read in the same primary-key lookup: what tells whether a list rendered
-/// earlier is still the list the database holds.
-pub async fn live_role_and_applications_version(
-    conn: &AsyncPgConnection,
-    session: SessionId,
-    account: AccountId,
-) -> QueryResult<Option<(Role, i64)>> {
-    let mut conn = conn;
-    let found: Option<(String, i64)> = sessions::table
+/// The check behind every access token, for many requests at once: which of `sessions` are live
+/// (not revoked, not expired), with their accounts' role and `applications_version` — one
+/// primary-key lookup each, in one statement. The caller matches each answer to the account its
+/// token named.
+pub async fn live_sessions(
+    conn: &mut AsyncPgConnection,
+    sessions: &[SessionId],
+) -> QueryResult<Vec<LiveSession>> {
+    let found: Vec<(SessionId, AccountId, String, i64)> = sessions::table
         .inner_join(accounts::table)
-        .filter(sessions::id.eq(session))
-        .filter(sessions::account_id.eq(account))
+        .filter(sessions::id.eq_any(sessions))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(diesel::dsl::now))
-        .select((accounts::role, accounts::applications_version))
-        .first(&mut conn)
-        .await
-        .optional()?;
+        .select((
+            sessions::id,
+            sessions::account_id,
+            accounts::role,
+            accounts::applications_version,
+        ))
+        .load(conn)
+        .await?;
     found
-        .map(|(role, version)| Ok((typed_role(role)?, version)))
-        .transpose()
+        .into_iter()
+        .map(|(session, account, role, applications_version)| {
+            Ok(LiveSession {
+                session,
+                account,
+                role: typed_role(role)?,
+                applications_version,
+            })
+        })
+        .collect()
 }
 
 /// A stored role, which must be one the service knows: never a default.

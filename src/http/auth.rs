@@ -13,7 +13,6 @@ use tracing_actix_web::RequestId;
 use crate::db::ids::{AccountId, SessionId};
 
 use crate::db::audit::Actor;
-use crate::db::sessions;
 use crate::domain::account::Role;
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -93,32 +92,32 @@ impl FromRequest for Authenticated {
         let request_id = request_id(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let token = bearer?;
-            let claims = state.jwt.verify(&token).ok_or(INVALID_TOKEN)?;
-            let conn = state.pool.get().await?;
+            let claims = state.jwt.verify(&bearer?).ok_or(INVALID_TOKEN)?;
             // The role is the account's as stored now, never the token's claim.
-            let role = sessions::live_role(&conn, SessionId(claims.sid), AccountId(claims.sub))
+            let live = state
+                .session_checks
+                .check(SessionId(claims.sid), AccountId(claims.sub))
                 .await?
                 .ok_or(INVALID_TOKEN)?;
             Ok(Authenticated {
-                account_id: AccountId(claims.sub),
-                session_id: SessionId(claims.sid),
-                role,
+                account_id: live.account,
+                session_id: live.session,
+                role: live.role,
                 request_id,
             })
         })
     }
 }
 
-/// A resident's read with its session check on one connection, checked out only once the token
-/// is known to be well signed. `check_listing` runs the live session check (the account's role and
-/// its `applications_version`: one primary-key lookup) and answers the `Listing` that can read, so
-/// an invalid token gets a 401 and nothing else.
+/// A resident's read whose session check comes with the account's `applications_version`:
+/// `check_listing` runs the live session check and answers the `Listing` that can read, so an
+/// invalid token gets a 401 and nothing else. The token's signature is checked first, when the
+/// request is extracted.
 pub struct CheckedRead {
     account_id: AccountId,
     session_id: SessionId,
     request_id: Option<String>,
-    conn: PooledConnection,
+    state: web::Data<AppState>,
 }
 
 impl FromRequest for CheckedRead {
@@ -136,7 +135,7 @@ impl FromRequest for CheckedRead {
                 account_id: AccountId(claims.sub),
                 session_id: SessionId(claims.sid),
                 request_id,
-                conn: state.pool.get().await?,
+                state,
             })
         })
     }
@@ -151,43 +150,40 @@ impl CheckedRead {
     /// The live session check, with the account's `applications_version`; only what it answers
     /// can read.
     pub async fn check_listing(&self) -> Result<Listing<'_>, ApiError> {
-        let (role, version) = sessions::live_role_and_applications_version(
-            &self.conn,
-            self.session_id,
-            self.account_id,
-        )
-        .await?
-        .ok_or(INVALID_TOKEN)?;
+        let live = self
+            .state
+            .session_checks
+            .check(self.session_id, self.account_id)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
         Ok(Listing {
             caller: Authenticated {
-                account_id: self.account_id,
-                session_id: self.session_id,
-                role,
+                account_id: live.account,
+                session_id: live.session,
+                role: live.role,
                 request_id: self.request_id.clone(),
             },
-            applications_version: version,
-            conn: &self.conn,
+            applications_version: live.applications_version,
+            pool: &self.state.pool,
         })
     }
 }
 
 /// A caller whose session `CheckedRead::check_listing` found live.
-pub struct Listing<'c> {
+pub struct Listing<'s> {
     pub caller: Authenticated,
     pub applications_version: i64,
-    conn: &'c diesel_async::AsyncPgConnection,
+    pool: &'s crate::db::DbPool,
 }
 
-impl<'c> Listing<'c> {
-    /// Runs `read` on the checked connection, for the caller's account.
-    pub async fn read<T, Read>(
+impl Listing<'_> {
+    /// Runs `read` on a connection of the pool, for the caller's account.
+    pub async fn read<T>(
         &self,
-        read: impl FnOnce(&'c diesel_async::AsyncPgConnection, AccountId) -> Read,
-    ) -> Result<T, ApiError>
-    where
-        Read: Future<Output = diesel::QueryResult<T>>,
-    {
-        Ok(read(self.conn, self.caller.account_id).await?)
+        read: impl AsyncFnOnce(&diesel_async::AsyncPgConnection, AccountId) -> diesel::QueryResult<T>,
+    ) -> Result<T, ApiError> {
+        let conn = self.pool.get().await?;
+        Ok(read(&conn, self.caller.account_id).await?)
     }
 }
 
@@ -205,10 +201,6 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
             "sign in: send an access token as `Authorization: Bearer <token>`",
         ))
 }
-
-type PooledConnection = deadpool::managed::Object<
-    diesel_async::pooled_connection::AsyncDieselConnectionManager<diesel_async::AsyncPgConnection>,
->;
 
 fn require(
     role_ok: fn(Role) -> bool,

@@ -278,6 +278,16 @@ impl From<crate::domain::validation::ValidationErrors> for ApiError {
     }
 }
 
+impl From<crate::db::session_checks::CheckFailed> for ApiError {
+    fn from(failure: crate::db::session_checks::CheckFailed) -> Self {
+        use crate::db::session_checks::CheckFailed;
+        match failure {
+            CheckFailed::Unreachable(_) => ApiError::Unavailable(failure.into()),
+            CheckFailed::Failed(_) => ApiError::Internal(failure.into()),
+        }
+    }
+}
+
 impl From<crate::db::PoolError> for ApiError {
     fn from(error: crate::db::PoolError) -> Self {
         ApiError::Unavailable(error.into())

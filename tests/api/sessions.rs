@@ -91,7 +91,7 @@ async fn sign_out_revokes_the_access_token_at_once() {
         "unauthorized",
     )
     .await;
-    // The list checks the session in the same round trip as its read: still refused, no rows.
+    // The list checks the session live too: still refused, no rows.
     let body = assert_problem(
         app.get_authed("/api/v1/applications", &tokens.access_token)
             .await,
@@ -554,6 +554,97 @@ async fn the_role_comes_from_the_database_not_the_token() {
         "forbidden",
     )
     .await;
+}
+
+/// Requests that arrive together share one session-check statement: each still gets the answer
+/// for its own token. In every round, parallel requests from two live residents, a signed-out one
+/// and a well-signed token pairing one resident's session with another's account are mixed; only
+/// the live residents are served, each with their own list and profile.
+#[tokio::test]
+async fn requests_checked_together_each_get_their_own_answer() {
+    let app = spawn_app().await;
+    let sian = app.verified_resident("sian@example.org").await;
+    let bea = app.verified_resident("bea@example.org").await;
+    let gone = app.verified_resident("gone@example.org").await;
+    app.submit_example(&sian.access_token, "skip-permit").await;
+    for _ in 0..2 {
+        app.submit_example(&bea.access_token, "skip-permit").await;
+    }
+    let out = app
+        .delete_authed("/api/v1/sessions/current", &gone.access_token)
+        .await;
+    assert_eq!(out.status(), 204);
+    let keys = mynorfolk::auth::jwt::JwtKeys::from_settings(&app.settings.auth);
+    let (of_sian, of_bea) = (
+        keys.verify(&sian.access_token).unwrap(),
+        keys.verify(&bea.access_token).unwrap(),
+    );
+    let crossed = keys
+        .issue(
+            of_bea.sub,
+            of_sian.sid,
+            Role::Resident,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+    // (token, path, what a live caller sees: the list's length or the profile's email)
+    let cases = [
+        (
+            sian.access_token.as_str(),
+            "/api/v1/applications",
+            Some(json!(1)),
+        ),
+        (
+            bea.access_token.as_str(),
+            "/api/v1/applications",
+            Some(json!(2)),
+        ),
+        (gone.access_token.as_str(), "/api/v1/applications", None),
+        (crossed.as_str(), "/api/v1/applications", None),
+        (
+            sian.access_token.as_str(),
+            "/api/v1/me",
+            Some(json!("sian@example.org")),
+        ),
+        (
+            bea.access_token.as_str(),
+            "/api/v1/me",
+            Some(json!("bea@example.org")),
+        ),
+        (gone.access_token.as_str(), "/api/v1/me", None),
+        (crossed.as_str(), "/api/v1/me", None),
+    ];
+    let unauthorized = format!("{}unauthorized", mynorfolk::http::error::PROBLEM_TYPE_BASE);
+    let app = &app;
+    for _ in 0..5 {
+        let requests = cases
+            .iter()
+            .cycle()
+            .take(64)
+            .map(|(token, path, seen)| async move {
+                let response = app.get_authed(path, token).await;
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (status, body, path, seen)
+            });
+        for (status, body, path, seen) in futures_util::future::join_all(requests).await {
+            match seen {
+                Some(seen) if *path == "/api/v1/me" => {
+                    assert_eq!((status, &body["email"]), (200, seen), "{body}")
+                }
+                Some(seen) => assert_eq!(
+                    (status, json!(body["items"].as_array().map(Vec::len))),
+                    (200, seen.clone()),
+                    "{body}"
+                ),
+                None => assert_eq!(
+                    (status, &body["type"]),
+                    (401, &json!(unauthorized)),
+                    "{body}"
+                ),
+            }
+        }
+    }
 }
 
 /// A sign-in whose password check started before a reset and finished after it opens nothing:
