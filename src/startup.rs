@@ -62,7 +62,7 @@ impl ApiServer {
         let pool = db::build_pool(&database.runtime, &background)?;
         refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
-        // By default one hashing thread per core: they run at idle priority, so sign-ins use
+        // By default one hashing thread per core: they run at the lowest priority, so sign-ins use
         // whatever CPU requests leave and never starve them.
         let hash_threads = match settings.auth.hash_max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -9,6 +9,8 @@ use diesel::QueryResult;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::Prepared;
+
 #[derive(diesel::QueryableByName)]
 struct Counted {
     #[diesel(sql_type = Bool)]
@@ -30,7 +32,8 @@ pub async fn take_rate_limit(
     // SET's expressions see the row as it was. The clock is read once the row is locked
     // (`clock_timestamp()`, not the statement's start time `now()`): a request that waited for
     // the lock must not judge the window by a time earlier than the request before it.
-    let counted: Counted = diesel::sql_query(
+    let counted: Counted = Prepared(
+        diesel::sql_query(
         "INSERT INTO rate_limits AS r (policy, client_key, theoretical_arrival, allowed) \
          VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond', true) \
          ON CONFLICT (policy, client_key) DO UPDATE SET (theoretical_arrival, allowed) = ( \
@@ -44,7 +47,8 @@ pub async fn take_rate_limit(
     .bind::<Text, _>(policy)
     .bind::<Bytea, _>(client_key)
     .bind::<BigInt, _>(micros(interval))
-    .bind::<BigInt, _>(micros(window))
+    .bind::<BigInt, _>(micros(window)),
+    )
     .get_result(conn)
     .await?;
     Ok((counted.decided, from_micros(counted.ahead_us)))
@@ -67,7 +71,8 @@ pub async fn begin_sign_in_attempt(
     let locks: Vec<i64> = locks.iter().copied().map(micros).collect();
     // As above, the clock is read once the row is locked. The n-th failure's lock, in µs, is
     // `CASE WHEN n <= $4 THEN 0 ELSE $2[least(n - $4, cardinality($2))] END`.
-    let counted: Counted = diesel::sql_query(
+    let counted: Counted = Prepared(
+        diesel::sql_query(
         "INSERT INTO sign_in_backoff AS b (address_key, failures, locked_until, forget_at, refused) \
          SELECT $1, 1, clock_timestamp() + lock, clock_timestamp() + lock + $3 * interval '1 microsecond', false \
          FROM (SELECT CASE WHEN 1 <= $4 THEN 0 ELSE $2[1] END * interval '1 microsecond' AS lock) AS first \
@@ -89,7 +94,8 @@ pub async fn begin_sign_in_attempt(
     .bind::<Bytea, _>(address_key)
     .bind::<Array<BigInt>, _>(locks)
     .bind::<BigInt, _>(micros(forget_after))
-    .bind::<BigInt, _>(i64::from(free))
+    .bind::<BigInt, _>(i64::from(free)),
+    )
     .get_result(&mut { conn })
     .await?;
     Ok(counted.decided.then(|| from_micros(counted.ahead_us)))
@@ -100,10 +106,12 @@ pub async fn clear_sign_in_failures(
     conn: &mut AsyncPgConnection,
     address_key: &[u8],
 ) -> QueryResult<()> {
-    diesel::sql_query("DELETE FROM sign_in_backoff WHERE address_key = $1")
-        .bind::<Bytea, _>(address_key)
-        .execute(conn)
-        .await?;
+    Prepared(
+        diesel::sql_query("DELETE FROM sign_in_backoff WHERE address_key = $1")
+            .bind::<Bytea, _>(address_key),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
