@@ -42,8 +42,19 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d79_6e6f_7266_6f6c; // "mynorfol"
 
 /// A `sql_query` whose text is a constant, kept prepared on its connection like diesel's own
 /// queries: diesel never caches `sql_query` (its text could be anything), so the database would
-/// parse and plan it again on every call — most of a throttle check's cost.
-pub struct Prepared<Q>(pub Q);
+/// parse and plan it again on every call — most of a throttle check's cost. Built only from a
+/// `&'static str`, so the text cannot vary (each variant would be another statement kept).
+pub struct Prepared<Q>(Q);
+
+impl<Q> Prepared<Q> {
+    /// `text`, with the binds `bind` adds to it.
+    pub fn sql(
+        text: &'static str,
+        bind: impl FnOnce(diesel::query_builder::SqlQuery) -> Q,
+    ) -> Self {
+        Prepared(bind(diesel::sql_query(text)))
+    }
+}
 
 impl<Q> diesel::query_builder::QueryId for Prepared<Q> {
     type QueryId = ();

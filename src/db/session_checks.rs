@@ -2,10 +2,12 @@
 //! worker at the same moment share one statement (`sessions::live_sessions`) instead of each
 //! taking a connection for its own round trip. Each request still gets an answer from a query sent
 //! after it asked (nothing is kept between batches), so a signed-out session, an erased account or
-//! a changed role is refused from the next batch on — the same guarantee as a query per request,
-//! at a fraction of the database's work per request when many arrive together.
+//! a changed role is refused from the next batch on — as fresh as a query per request, at a
+//! fraction of the database's work per request when many arrive together. What a batch shares is
+//! its failures: a database error (or `CHECK_TIMEOUT`) answers all its requests with a 503/500.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -15,6 +17,9 @@ use super::sessions::{self, LiveSession};
 
 /// Most requests one statement answers; a batch this full is sent at once.
 const MAX_BATCH: usize = 64;
+/// Longest a batch may take, connection included (the pool's own waits are shorter): a
+/// connection that hangs must not hold its requests for ever.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a session could not be checked (the request cannot go on, but nothing is known about
 /// the session).
@@ -87,11 +92,22 @@ impl SessionChecks {
                 async move { answer_all(&pool, batch).await }
             });
         }
+        // Dropped unanswered: the worker's runtime is shutting down.
         answered.await.unwrap_or_else(|_| {
-            Err(CheckFailed::Failed(
+            Err(CheckFailed::Unreachable(
                 "the batch was dropped unanswered".into(),
             ))
         })
+    }
+}
+
+fn failed(error: diesel::result::Error) -> CheckFailed {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            _,
+        ) => CheckFailed::Unreachable(error.to_string()),
+        other => CheckFailed::Failed(other.to_string()),
     }
 }
 
@@ -101,25 +117,30 @@ async fn answer_all(pool: &DbPool, batch: Vec<Ask>) {
     let mut wanted: Vec<SessionId> = batch.iter().map(|ask| ask.session).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let found = match pool.get().await {
-        Ok(mut conn) => sessions::live_sessions(&mut conn, &wanted)
+    let lookup = async {
+        let mut conn = pool
+            .get()
             .await
-            .map_err(|error| match error {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::ClosedConnection,
-                    _,
-                ) => CheckFailed::Unreachable(error.to_string()),
-                other => CheckFailed::Failed(other.to_string()),
-            }),
-        Err(error) => Err(CheckFailed::Unreachable(error.to_string())),
+            .map_err(|error| CheckFailed::Unreachable(error.to_string()))?;
+        sessions::live_sessions(&mut conn, &wanted)
+            .await
+            .map_err(failed)
     };
+    let found = tokio::time::timeout(CHECK_TIMEOUT, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(CheckFailed::Unreachable(
+                "the session check timed out".into(),
+            ))
+        });
     for ask in batch {
         let answer = match &found {
-            Ok(live) => Ok(live
+            Ok(rows) => rows
                 .iter()
-                .find(|l| l.session == ask.session && l.account == ask.account)
-                .copied()),
-            Err(failed) => Err(failed.clone()),
+                .find(|row| row.session == ask.session && row.account == ask.account)
+                .map(|row| row.live().map_err(failed))
+                .transpose(),
+            Err(failure) => Err(failure.clone()),
         };
         // The request may have gone; nothing else waits for this answer.
         let _ = ask.answer.send(answer);

@@ -77,6 +77,27 @@ pub struct LiveSession {
     pub applications_version: i64,
 }
 
+/// A live session's row as stored, its role not yet read as a `Role` (`live`): a role this
+/// build does not know fails that session's requests only, not the others checked with it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LiveSessionRow {
+    pub session: SessionId,
+    pub account: AccountId,
+    role: String,
+    applications_version: i64,
+}
+
+impl LiveSessionRow {
+    pub fn live(&self) -> QueryResult<LiveSession> {
+        Ok(LiveSession {
+            session: self.session,
+            account: self.account,
+            role: typed_role(self.role.clone())?,
+            applications_version: self.applications_version,
+        })
+    }
+}
+
 /// The check behind every access token, for many requests at once: which of `sessions` are live
 /// (not revoked, not expired), with their accounts' role and `applications_version` — one
 /// primary-key lookup each, in one statement. The caller matches each answer to the account its
@@ -84,8 +105,8 @@ pub struct LiveSession {
 pub async fn live_sessions(
     conn: &mut AsyncPgConnection,
     sessions: &[SessionId],
-) -> QueryResult<Vec<LiveSession>> {
-    let found: Vec<(SessionId, AccountId, String, i64)> = sessions::table
+) -> QueryResult<Vec<LiveSessionRow>> {
+    sessions::table
         .inner_join(accounts::table)
         .filter(sessions::id.eq_any(sessions))
         .filter(sessions::revoked_at.is_null())
@@ -97,18 +118,7 @@ pub async fn live_sessions(
             accounts::applications_version,
         ))
         .load(conn)
-        .await?;
-    found
-        .into_iter()
-        .map(|(session, account, role, applications_version)| {
-            Ok(LiveSession {
-                session,
-                account,
-                role: typed_role(role)?,
-                applications_version,
-            })
-        })
-        .collect()
+        .await
 }
 
 /// A stored role, which must be one the service knows: never a default.

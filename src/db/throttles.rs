@@ -32,8 +32,7 @@ pub async fn take_rate_limit(
     // SET's expressions see the row as it was. The clock is read once the row is locked
     // (`clock_timestamp()`, not the statement's start time `now()`): a request that waited for
     // the lock must not judge the window by a time earlier than the request before it.
-    let counted: Counted = Prepared(
-        diesel::sql_query(
+    let counted: Counted = Prepared::sql(
         "INSERT INTO rate_limits AS r (policy, client_key, theoretical_arrival, allowed) \
          VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond', true) \
          ON CONFLICT (policy, client_key) DO UPDATE SET (theoretical_arrival, allowed) = ( \
@@ -43,11 +42,13 @@ pub async fn take_rate_limit(
                   LATERAL (SELECT next <= at + $4 * interval '1 microsecond' AS fits) AS verdict) \
          RETURNING allowed AS decided, \
              (extract(epoch FROM theoretical_arrival - clock_timestamp()) * 1000000)::bigint AS ahead_us",
-    )
-    .bind::<Text, _>(policy)
-    .bind::<Bytea, _>(client_key)
-    .bind::<BigInt, _>(micros(interval))
-    .bind::<BigInt, _>(micros(window)),
+        |query| {
+            query
+                .bind::<Text, _>(policy)
+                .bind::<Bytea, _>(client_key)
+                .bind::<BigInt, _>(micros(interval))
+                .bind::<BigInt, _>(micros(window))
+        },
     )
     .get_result(conn)
     .await?;
@@ -71,8 +72,7 @@ pub async fn begin_sign_in_attempt(
     let locks: Vec<i64> = locks.iter().copied().map(micros).collect();
     // As above, the clock is read once the row is locked. The n-th failure's lock, in µs, is
     // `CASE WHEN n <= $4 THEN 0 ELSE $2[least(n - $4, cardinality($2))] END`.
-    let counted: Counted = Prepared(
-        diesel::sql_query(
+    let counted: Counted = Prepared::sql(
         "INSERT INTO sign_in_backoff AS b (address_key, failures, locked_until, forget_at, refused) \
          SELECT $1, 1, clock_timestamp() + lock, clock_timestamp() + lock + $3 * interval '1 microsecond', false \
          FROM (SELECT CASE WHEN 1 <= $4 THEN 0 ELSE $2[1] END * interval '1 microsecond' AS lock) AS first \
@@ -90,11 +90,13 @@ pub async fn begin_sign_in_attempt(
                                   * interval '1 microsecond' AS lock) AS rule) \
          RETURNING refused AS decided, \
              (extract(epoch FROM locked_until - clock_timestamp()) * 1000000)::bigint AS ahead_us",
-    )
-    .bind::<Bytea, _>(address_key)
-    .bind::<Array<BigInt>, _>(locks)
-    .bind::<BigInt, _>(micros(forget_after))
-    .bind::<BigInt, _>(i64::from(free)),
+        |query| {
+            query
+                .bind::<Bytea, _>(address_key)
+                .bind::<Array<BigInt>, _>(locks)
+                .bind::<BigInt, _>(micros(forget_after))
+                .bind::<BigInt, _>(i64::from(free))
+        },
     )
     .get_result(&mut { conn })
     .await?;
@@ -106,9 +108,9 @@ pub async fn clear_sign_in_failures(
     conn: &mut AsyncPgConnection,
     address_key: &[u8],
 ) -> QueryResult<()> {
-    Prepared(
-        diesel::sql_query("DELETE FROM sign_in_backoff WHERE address_key = $1")
-            .bind::<Bytea, _>(address_key),
+    Prepared::sql(
+        "DELETE FROM sign_in_backoff WHERE address_key = $1",
+        |query| query.bind::<Bytea, _>(address_key),
     )
     .execute(conn)
     .await?;

@@ -508,7 +508,7 @@ async fn a_crash_in_the_middle_of_submits_leaves_each_application_whole_or_absen
     let submission =
         json!({"service": "skip-permit", "details": app.details_example("skip-permit").await});
     let mut created = Vec::new();
-    // Killed once 1 answer came, once 25 had, and (sign-ins hash at idle priority, so they
+    // Killed once 1 answer came, once 25 had, and (sign-ins hash at the lowest priority, so they
     // finish last) once 2 sign-ins had succeeded.
     for (kill_after, kill_after_sign_ins) in [(1, 0), (25, 0), (0, 2)] {
         // A killed sign-in was counted as a failure and never cleared: not this test's subject.
