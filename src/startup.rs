@@ -68,13 +68,19 @@ impl ApiServer {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let hasher = PasswordHasher::new(settings.auth.hash_cost, hash_threads)?;
+        if !settings.auth.hash_cgroup.is_empty() {
+            hasher
+                .place_threads_in_cgroup(std::path::Path::new(&settings.auth.hash_cgroup))
+                .context("auth.hash_cgroup")?;
+        }
         let catalogue =
             Catalogue::new(applications::active_services(&mut *pool.get().await?).await?);
         let state = web::Data::new(AppState {
             readiness: ReadinessProbe::new(pool.clone()),
             session_checks: SessionChecks::new(pool.clone()),
             catalogue: Arc::new(catalogue),
-            hasher: PasswordHasher::new(settings.auth.hash_cost, hash_threads)?,
+            hasher,
             jwt: JwtKeys::from_settings(&settings.auth),
             throttles: Arc::new(Throttles::from_settings(
                 &settings.limits,

@@ -98,6 +98,7 @@ mod tests {
                 parallelism: 1,
             },
             hash_max_concurrent: 1,
+            hash_cgroup: String::new(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! argon2id password hashing on a few dedicated threads, so a burst of sign-ins never stalls the
-//! async workers. The threads run at the lowest priority (nice 19): hashing may use every core
-//! the requests leave idle, and a request that needs the CPU takes it at once. Each thread's ~19 MiB of
+//! async workers. The threads run at the lowest priority (nice 19, short slices), and can be
+//! placed in a low-weight cgroup of their own (`auth.hash_cgroup`): hashing may use every core the
+//! requests leave idle, and yields to them. Each thread's ~19 MiB of
 //! working memory is reused while a queue of hashes lasts, and handed back to the system
 //! (`malloc_trim`) once the queue is empty, so memory does not grow with sign-ins.
 
@@ -44,6 +45,37 @@ impl PasswordHasher {
             pool: HashingThreads::start(threads.max(1))?,
             dummy_hash: Arc::new(dummy),
         })
+    }
+
+    /// Moves the hashing threads into the cgroup at `dir`, which the deployment made with a low
+    /// CPU weight (cgroup v1: its `tasks`; v2: `cgroup.threads` of a threaded cgroup). Why: where
+    /// the kernel schedules by group (autogrouped sessions, each PostgreSQL backend its own, or
+    /// containers), a thread's nice value only ranks it within the service's own group; a group
+    /// of its own is what makes hashing yield to the database and the requests as well.
+    pub fn place_threads_in_cgroup(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let file = ["cgroup.threads", "tasks"]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|file| file.is_file())
+            .with_context(|| {
+                format!(
+                    "{} is not a cgroup (it has neither cgroup.threads nor tasks)",
+                    dir.display()
+                )
+            })?;
+        if self.pool.thread_ids.is_empty() {
+            anyhow::bail!("the hashing threads' ids are only known on Linux");
+        }
+        for id in &self.pool.thread_ids {
+            // One id per write, as the kernel takes them.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&file)
+                .and_then(|mut cgroup| cgroup.write_all(format!("{id}\n").as_bytes()))
+                .with_context(|| format!("moving a hashing thread into {}", file.display()))?;
+        }
+        Ok(())
     }
 
     /// Hashes `password` to a PHC string (`$argon2id$v=19$m=…`).
@@ -105,6 +137,8 @@ struct HashingThreads {
     queue: mpsc::Sender<Job>,
     /// Jobs queued or running: when it falls to zero, the threads' memory goes back.
     pending: Arc<AtomicUsize>,
+    /// The threads' kernel ids (Linux), for `PasswordHasher::place_threads_in_cgroup`.
+    thread_ids: Vec<i64>,
 }
 
 impl HashingThreads {
@@ -112,13 +146,17 @@ impl HashingThreads {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         let pending = Arc::new(AtomicUsize::new(0));
+        let (started, thread_ids) = mpsc::channel();
         for n in 0..threads {
             let jobs = jobs.clone();
             let pending = pending.clone();
+            let started = started.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     lower_this_threads_priority();
+                    let _ = started.send(this_threads_id());
+                    drop(started);
                     loop {
                         // The lock is held only while waiting for the next job, never during one.
                         let next = jobs.lock().map(|jobs| jobs.recv());
@@ -133,7 +171,13 @@ impl HashingThreads {
                 })
                 .context("starting a password hashing thread")?;
         }
-        Ok(Arc::new(HashingThreads { queue, pending }))
+        drop(started);
+        let thread_ids = thread_ids.iter().flatten().collect();
+        Ok(Arc::new(HashingThreads {
+            queue,
+            pending,
+            thread_ids,
+        }))
     }
 
     fn submit(&self, job: Job) -> anyhow::Result<()> {
@@ -145,12 +189,12 @@ impl HashingThreads {
     }
 }
 
-/// The lowest normal priority (nice 19) and the shortest time slice (0.1 ms) for the calling
-/// thread (Linux; elsewhere nothing): the kernel gives it CPU time only as other threads leave it,
-/// and a request's thread that wakes up waits at most one short slice for a core. With the default
-/// slice (a few ms, which the kernel lets a running thread finish), paced reads beside sign-ins
-/// had a p99 four times as long as alone. Not `SCHED_IDLE`: on this machine, reads beside two
-/// idle-class spinning threads had a p99 of 2.7–3.3 ms, beside two nice-19 ones 0.8–1.5 ms.
+/// The lowest normal priority (nice 19: a weight of 15 against a request thread's 1024) and the
+/// shortest time slice (0.1 ms) for the calling thread (Linux; elsewhere nothing). Nice ranks
+/// threads only within the service's own scheduling group; across groups (PostgreSQL's backends
+/// each have one where the kernel groups by session) a cgroup does it (`place_threads_in_cgroup`).
+/// Not `SCHED_IDLE`: on this machine, paced reads beside two idle-class spinning threads had a p99
+/// of 2.7–3.3 ms, beside two nice-19 ones 0.8–1.5 ms.
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -166,6 +210,7 @@ fn lower_this_threads_priority() {
             deadline_ns: u64,
             period_ns: u64,
         }
+        const _: () = assert!(std::mem::size_of::<SchedAttr>() == 48); // SCHED_ATTR_SIZE_VER0
         let attr = SchedAttr {
             size: std::mem::size_of::<SchedAttr>() as u32,
             policy: libc::SCHED_OTHER as u32,
@@ -178,14 +223,31 @@ fn lower_this_threads_priority() {
             period_ns: 0,
         };
         // SAFETY: pid 0 is the calling thread; the kernel only reads `attr`, whose size it is
-        // told. setpriority only changes this thread's nice value.
-        let lowered = unsafe {
-            libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) == 0
-                || libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) == 0
-        };
-        if !lowered {
-            tracing::debug!("could not lower the hashing thread's priority");
+        // told.
+        let set =
+            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+        if set != 0 {
+            tracing::debug!("could not give the hashing thread short slices; only its nice value");
+            // SAFETY: setpriority only changes this thread's nice value.
+            let niced =
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+            if niced != 0 {
+                tracing::debug!("could not lower the hashing thread's priority");
+            }
         }
+    }
+}
+
+/// The calling thread's kernel id (Linux; elsewhere none).
+fn this_threads_id() -> Option<i64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions.
+        Some(i64::from(unsafe { libc::gettid() }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }
 
@@ -223,6 +285,26 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    #[test]
+    fn hashing_threads_join_a_cgroup_one_id_per_write() {
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
+        let not_a_cgroup = tempfile::tempdir().unwrap();
+        let refused = hasher.place_threads_in_cgroup(not_a_cgroup.path());
+        assert!(refused.unwrap_err().to_string().contains("is not a cgroup"));
+        // A cgroup v1 directory, as far as the hasher can tell: its `tasks` file.
+        let cgroup = tempfile::tempdir().unwrap();
+        let tasks = cgroup.path().join("tasks");
+        std::fs::write(&tasks, "").unwrap();
+        hasher.place_threads_in_cgroup(cgroup.path()).unwrap();
+        let written = std::fs::read_to_string(&tasks).unwrap();
+        let ids: Vec<&str> = written.lines().collect();
+        assert_eq!(ids.len(), 2, "{written:?}");
+        for id in ids {
+            let name = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).unwrap();
+            assert!(name.starts_with("argon2-"), "{id} is {name:?}");
+        }
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_do_not() {
