@@ -64,6 +64,18 @@ async fn insert_refresh_token(
     Ok(())
 }
 
+/// Lets the current transaction's commit return before its WAL is on disk (PostgreSQL's
+/// `synchronous_commit = off`, for this transaction only), for a sign-in's new session: a crash
+/// could lose the last fraction of a second of sign-ins (whose holders then sign in again), never
+/// leave half of one, and any later ordinary commit — a revocation, an audited read — writes it to
+/// disk first, so nothing durable can refer to a session that was lost. The disk wait was a large
+/// part of a sign-in's cost besides the hash.
+pub async fn commit_without_waiting_for_the_disk(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute("SET LOCAL synchronous_commit = off")
+        .await
+}
+
 /// A session found live by the per-request check, with who its account is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveSession {

@@ -547,7 +547,8 @@ pub async fn revoke_session(
     .await
 }
 
-/// Opens a session with its first refresh token, audited; returns the session id. Only while
+/// Opens a session with its first refresh token, audited; returns the session id (committed
+/// without waiting for the disk: see `sessions::commit_without_waiting_for_the_disk`). Only while
 /// `password_hash` (the one the caller's password was checked against) is still the account's.
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
@@ -559,6 +560,7 @@ pub async fn open_session(
     refresh_digest: &[u8],
 ) -> Result<SessionId, Error> {
     conn.transaction(async move |conn| {
+        sessions::commit_without_waiting_for_the_disk(conn).await?;
         lock_with_password(conn, account, password_hash).await?;
         let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
         let event = audit::Event {
