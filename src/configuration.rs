@@ -231,9 +231,9 @@ pub struct AuthSettings {
     /// Password hashes computed at once (each takes `hash_cost.memory_kib` of memory).
     pub hash_max_concurrent: usize,
     /// A cgroup directory, made by the deployment with a low CPU weight, that the hashing threads
-    /// join at start (empty: none). See `PasswordHasher::place_threads_in_cgroup`.
+    /// join at start. See `PasswordHasher::place_threads_in_cgroup`.
     #[serde(default)]
-    pub hash_cgroup: String,
+    pub hash_cgroup: Option<std::path::PathBuf>,
 }
 
 /// Per-client-IP limits (requests per minute) and the failed sign-in back-off.

@@ -62,16 +62,16 @@ impl ApiServer {
         let pool = db::build_pool(&database.runtime, &background)?;
         refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
-        // By default one hashing thread per core: they run at the lowest priority, so sign-ins use
-        // whatever CPU requests leave and never starve them.
+        // By default one hashing thread per core: they run at the lowest priority (and, given
+        // `auth.hash_cgroup`, in a low-weight group), so sign-ins mostly use what requests leave.
         let hash_threads = match settings.auth.hash_max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let hasher = PasswordHasher::new(settings.auth.hash_cost, hash_threads)?;
-        if !settings.auth.hash_cgroup.is_empty() {
+        if let Some(cgroup) = &settings.auth.hash_cgroup {
             hasher
-                .place_threads_in_cgroup(std::path::Path::new(&settings.auth.hash_cgroup))
+                .place_threads_in_cgroup(cgroup)
                 .context("auth.hash_cgroup")?;
         }
         let catalogue =

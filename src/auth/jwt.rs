@@ -98,7 +98,7 @@ mod tests {
                 parallelism: 1,
             },
             hash_max_concurrent: 1,
-            hash_cgroup: String::new(),
+            hash_cgroup: None,
         })
     }
 

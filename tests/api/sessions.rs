@@ -515,16 +515,8 @@ async fn using_a_reset_link_counts_against_the_reset_limit() {
 async fn the_role_comes_from_the_database_not_the_token() {
     let app = spawn_app().await;
     let resident = app.verified_resident("sian@example.org").await;
-    let keys = mynorfolk::auth::jwt::JwtKeys::from_settings(&app.settings.auth);
-    let claims = keys.verify(&resident.access_token).unwrap();
-    let forged = keys
-        .issue(
-            claims.sub,
-            claims.sid,
-            Role::Admin,
-            chrono::Utc::now().timestamp(),
-        )
-        .unwrap();
+    let claims = app.claims(&resident.access_token);
+    let forged = app.minted_token(claims.sub, claims.sid, Role::Admin);
     assert_problem(
         app.get_authed("/api/v1/admin/applications", &forged).await,
         403,
@@ -574,19 +566,11 @@ async fn requests_checked_together_each_get_their_own_answer() {
         .delete_authed("/api/v1/sessions/current", &gone.access_token)
         .await;
     assert_eq!(out.status(), 204);
-    let keys = mynorfolk::auth::jwt::JwtKeys::from_settings(&app.settings.auth);
-    let (of_sian, of_bea) = (
-        keys.verify(&sian.access_token).unwrap(),
-        keys.verify(&bea.access_token).unwrap(),
+    let crossed = app.minted_token(
+        app.claims(&bea.access_token).sub,
+        app.claims(&sian.access_token).sid,
+        Role::Resident,
     );
-    let crossed = keys
-        .issue(
-            of_bea.sub,
-            of_sian.sid,
-            Role::Resident,
-            chrono::Utc::now().timestamp(),
-        )
-        .unwrap();
     // (token, path, what a live caller sees: the list's length or the profile's email)
     let cases = [
         (
@@ -645,6 +629,30 @@ async fn requests_checked_together_each_get_their_own_answer() {
             }
         }
     }
+}
+
+/// Given `auth.hash_cgroup`, the service puts its hashing threads there at start, one id per
+/// write (here a directory with a `tasks` file, as a cgroup v1 directory has), and signs in as ever.
+#[tokio::test]
+async fn hashing_threads_join_the_configured_cgroup() {
+    let cgroup = tempfile::tempdir().unwrap();
+    let tasks = cgroup.path().join("tasks");
+    std::fs::write(&tasks, "").unwrap();
+    let app = spawn_app_with(|s| {
+        s.auth.hash_max_concurrent = 2;
+        s.auth.hash_cgroup = Some(cgroup.path().to_owned());
+    })
+    .await;
+    let written = std::fs::read_to_string(&tasks).unwrap();
+    let ids: Vec<&str> = written.lines().collect();
+    assert_eq!(ids.len(), 2, "{written:?}");
+    for id in ids {
+        let name = std::fs::read_to_string(format!("/proc/self/task/{id}/comm")).unwrap();
+        assert!(name.starts_with("argon2-"), "{id} is {name:?}");
+    }
+    let tokens = app.verified_resident("sian@example.org").await;
+    let me = app.get_json("/api/v1/me", &tokens.access_token).await;
+    assert_eq!(me["email"], "sian@example.org");
 }
 
 /// A sign-in whose password check started before a reset and finished after it opens nothing:

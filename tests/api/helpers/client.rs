@@ -6,6 +6,26 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use super::TestApp;
 
 impl TestApp {
+    /// The claims of an access token the service issued.
+    pub fn claims(&self, token: &str) -> mynorfolk::auth::jwt::Claims {
+        mynorfolk::auth::jwt::JwtKeys::from_settings(&self.settings.auth)
+            .verify(token)
+            .expect("a token the service issued")
+    }
+
+    /// A well-signed access token with the claims a test chooses: what someone able to mint
+    /// tokens would send (the service trusts the signature, never the claims alone).
+    pub fn minted_token(
+        &self,
+        account: uuid::Uuid,
+        session: uuid::Uuid,
+        role: mynorfolk::domain::account::Role,
+    ) -> String {
+        mynorfolk::auth::jwt::JwtKeys::from_settings(&self.settings.auth)
+            .issue(account, session, role, chrono::Utc::now().timestamp())
+            .unwrap()
+    }
+
     /// A connection to this test's database, for checks an HTTP client cannot make.
     pub async fn db(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.db_url).await.unwrap()
