@@ -199,23 +199,6 @@ async fn lock(
     id: AccountId,
     exclusive: bool,
 ) -> QueryResult<Option<Account>> {
-    // The same key as `hashtextextended(id::text, 0)` in SQL: a uuid's text is its hyphenated
-    // lower-case form, as Rust writes it.
-    let key = hashtextextended(id.0.to_string(), 0_i64);
-    let locked = async {
-        match exclusive {
-            true => {
-                diesel::select(pg_advisory_xact_lock(key).is_null())
-                    .execute(&mut { conn })
-                    .await
-            }
-            false => {
-                diesel::select(pg_advisory_xact_lock_shared(key).is_null())
-                    .execute(&mut { conn })
-                    .await
-            }
-        }
-    };
     // Sent behind the lock in the same round trip: the server runs it once the lock is granted,
     // as a statement of its own, so it sees whatever committed while the lock was awaited.
     let live = async {
@@ -227,8 +210,28 @@ async fn lock(
             .await
             .optional()
     };
-    let (_, live) = futures_util::future::try_join(locked, live).await?;
+    let (_, live) = futures_util::future::try_join(take_lock(conn, id, exclusive), live).await?;
     Ok(live)
+}
+
+/// Sends the account lock statement alone; callers send their statement behind it.
+async fn take_lock(conn: &AsyncPgConnection, id: AccountId, exclusive: bool) -> QueryResult<()> {
+    // The same key as `hashtextextended(id::text, 0)` in SQL: a uuid's text is its hyphenated
+    // lower-case form, as Rust writes it.
+    let key = hashtextextended(id.0.to_string(), 0_i64);
+    match exclusive {
+        true => {
+            diesel::select(pg_advisory_xact_lock(key).is_null())
+                .execute(&mut { conn })
+                .await
+        }
+        false => {
+            diesel::select(pg_advisory_xact_lock_shared(key).is_null())
+                .execute(&mut { conn })
+                .await
+        }
+    }?;
+    Ok(())
 }
 
 /// Takes the account lock, shared, for the rest of the caller's transaction; `false` when the
@@ -269,21 +272,24 @@ pub async fn lock_active_by_email(
 
 /// Takes the account lock (shared) and share-locks the row unless it is erased; its password
 /// hash, when it is there. The row lock makes a password change wait until the caller is done.
+/// Both statements travel in one round trip (see `lock`), and the caller may send more behind.
 pub async fn lock_returning_password(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     id: AccountId,
 ) -> QueryResult<Option<Option<String>>> {
-    if !lock_active(conn, id).await? {
-        return Ok(None);
-    }
-    accounts::table
-        .find(id)
-        .filter(accounts::erased_at.is_null())
-        .select(accounts::password_hash)
-        .for_share()
-        .first(conn)
-        .await
-        .optional()
+    let password = async {
+        accounts::table
+            .find(id)
+            .filter(accounts::erased_at.is_null())
+            .select(accounts::password_hash)
+            .for_share()
+            .first(&mut { conn })
+            .await
+            .optional()
+    };
+    let (_, password) =
+        futures_util::future::try_join(take_lock(conn, id, false), password).await?;
+    Ok(password)
 }
 
 /// Replaces the password hash with a rehash of the same password, unless it changed meanwhile.

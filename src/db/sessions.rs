@@ -28,29 +28,32 @@ impl Session {
     }
 }
 
-/// Opens a session with its first refresh token; returns the session id.
+/// Opens session `id` with its first refresh token.
 pub async fn create(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
+    id: SessionId,
     account_id: AccountId,
     device: &str,
     expires_at: DateTime<Utc>,
     refresh_digest: &[u8],
-) -> QueryResult<SessionId> {
-    let id: SessionId = diesel::insert_into(sessions::table)
+) -> QueryResult<()> {
+    // The id is chosen here, not by the database, so that both rows (and the caller's audit row)
+    // can be sent together in one round trip.
+    let session = diesel::insert_into(sessions::table)
         .values((
+            sessions::id.eq(id),
             sessions::account_id.eq(account_id),
             sessions::device.eq(device),
             sessions::expires_at.eq(expires_at),
         ))
-        .returning(sessions::id)
-        .get_result(conn)
-        .await?;
-    insert_refresh_token(conn, id, refresh_digest).await?;
-    Ok(id)
+        .execute(&mut { conn });
+    let refresh_token = insert_refresh_token(conn, id, refresh_digest);
+    futures_util::future::try_join(session, refresh_token).await?;
+    Ok(())
 }
 
 async fn insert_refresh_token(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     session: SessionId,
     digest: &[u8],
 ) -> QueryResult<()> {
@@ -59,7 +62,7 @@ async fn insert_refresh_token(
             refresh_tokens::session_id.eq(session),
             refresh_tokens::token_hash.eq(digest),
         ))
-        .execute(conn)
+        .execute(&mut { conn })
         .await?;
     Ok(())
 }
@@ -70,11 +73,15 @@ async fn insert_refresh_token(
 /// leave half of one, and any later ordinary commit — a revocation, an audited read — writes it to
 /// disk first, so nothing durable can refer to a session that was lost. The disk wait was a large
 /// part of a sign-in's cost besides the hash.
-pub async fn commit_without_waiting_for_the_disk(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    use diesel_async::SimpleAsyncConnection;
-    conn.batch_execute("SET LOCAL synchronous_commit = off")
-        .await
+pub async fn commit_without_waiting_for_the_disk(conn: &AsyncPgConnection) -> QueryResult<()> {
+    // `set_config(…, true)` is `SET LOCAL` as a typed statement, so it can share a round trip.
+    diesel::select(set_config("synchronous_commit", "off", true))
+        .execute(&mut { conn })
+        .await?;
+    Ok(())
 }
+
+diesel::define_sql_function!(fn set_config(name: diesel::sql_types::Text, value: diesel::sql_types::Text, is_local: diesel::sql_types::Bool) -> diesel::sql_types::Text);
 
 /// A session found live by the per-request check, with who its account is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

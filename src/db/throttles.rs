@@ -105,14 +105,14 @@ pub async fn begin_sign_in_attempt(
 
 /// A correct password clears the address's count.
 pub async fn clear_sign_in_failures(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     address_key: &[u8],
 ) -> QueryResult<()> {
     Prepared::sql(
         "DELETE FROM sign_in_backoff WHERE address_key = $1",
         |query| query.bind::<Bytea, _>(address_key),
     )
-    .execute(conn)
+    .execute(&mut { conn })
     .await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::configuration::AppSettings;
 use crate::db::accounts::Account;
 use crate::db::accounts::{NewAccountRow, TokenPurpose};
 use crate::db::audit::{self, Actor};
-use crate::db::{DbPool, accounts, outbox, sessions};
+use crate::db::{DbPool, accounts, outbox, sessions, throttles};
 use crate::domain::account::{AccountName, EmailAddress, NewAccount, Role};
 use crate::email::templates::Template;
 
@@ -547,9 +547,11 @@ pub async fn revoke_session(
     .await
 }
 
-/// Opens a session with its first refresh token, audited; returns the session id (committed
-/// without waiting for the disk: see `sessions::commit_without_waiting_for_the_disk`). Only while
-/// `password_hash` (the one the caller's password was checked against) is still the account's.
+/// Opens a session for a password just checked against `password_hash`, unless the account was
+/// erased or its password changed meanwhile; writes its audit row and clears the address's failed
+/// sign-ins (`backoff_key`). One transaction, whose statements all travel in one round trip: each
+/// is sent before the previous one's answer is read, and a refusal rolls them all back.
+#[allow(clippy::too_many_arguments)]
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -558,18 +560,30 @@ pub async fn open_session(
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
+    backoff_key: &[u8],
 ) -> Result<SessionId, Error> {
     conn.transaction(async move |conn| {
-        sessions::commit_without_waiting_for_the_disk(conn).await?;
-        lock_with_password(conn, account, password_hash).await?;
-        let id = sessions::create(conn, account, device, expires_at, refresh_digest).await?;
+        let conn = &*conn;
+        let id = SessionId(uuid::Uuid::new_v4());
         let event = audit::Event {
             target_type: "session",
             target_id: Some(id.0),
             ..audit::about_account("session.created", account)
         };
-        audit::record(conn, actor, event).await?;
-        Ok(id)
+        // Sent in this order: the writes go behind the lock, so they run once it is granted.
+        let (_, stored, (), (), ()) = futures_util::future::try_join5(
+            sessions::commit_without_waiting_for_the_disk(conn),
+            accounts::lock_returning_password(conn, account),
+            sessions::create(conn, id, account, device, expires_at, refresh_digest),
+            audit::record(conn, actor, event),
+            throttles::clear_sign_in_failures(conn, backoff_key),
+        )
+        .await?;
+        match stored {
+            None => Err(Error::Erased),
+            Some(stored) if stored.as_deref() == Some(password_hash) => Ok(id),
+            Some(_) => Err(Error::PasswordChanged),
+        }
     })
     .await
 }

@@ -426,6 +426,26 @@ async fn repeated_failures_back_off_for_that_address_even_with_the_right_passwor
     .await;
 }
 
+#[tokio::test]
+async fn a_right_password_clears_the_address_failures_whether_or_not_it_is_verified() {
+    let app = spawn_app_with(|s| s.limits.failed_sign_ins_before_backoff = 2).await;
+    app.verified_resident("sian@example.org").await;
+    app.sign_up("Rhys Evans", "rhys@example.org", PASSWORD)
+        .await;
+    for (email, right) in [("sian@example.org", 200), ("rhys@example.org", 403)] {
+        // Each attempt counts before its password is checked: the third would lock the next one
+        // out, unless the right password clears the count.
+        for round in 0..2 {
+            for _ in 0..2 {
+                let wrong = app.sign_in(email, "wrong wrong wrong").await;
+                assert_eq!(wrong.status(), 401, "{email}, round {round}");
+            }
+            let status = app.sign_in(email, PASSWORD).await.status();
+            assert_eq!(status, right, "{email}, round {round}");
+        }
+    }
+}
+
 fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }

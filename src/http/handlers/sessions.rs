@@ -117,7 +117,6 @@ pub async fn sign_in(
         return Err(WRONG_CREDENTIALS);
     };
     let mut conn = state.pool.get().await?;
-    throttles::clear_sign_in_failures(&mut conn, &address_key).await?;
     // The session may only be written for the password checked here, if it is still current.
     let mut checked_hash = account.password_hash.clone().unwrap_or_default();
     if let Verified::YesRehashed(new_hash) = &verified
@@ -126,6 +125,8 @@ pub async fn sign_in(
         checked_hash = new_hash.clone();
     }
     if account.email_verified_at.is_none() {
+        // The password was right: the address's failures are cleared all the same.
+        throttles::clear_sign_in_failures(&conn, &address_key).await?;
         return Err(ApiError::Forbidden {
             code: "email-not-verified",
             detail: "confirm your email address first: follow the link we emailed you".into(),
@@ -149,6 +150,7 @@ pub async fn sign_in(
         &device,
         expires_at,
         &digest,
+        &address_key,
     )
     .await
     .map_err(|failure| match failure {
