@@ -8,7 +8,7 @@
 #   I  pgbench of the same writes the submit does, as one transaction
 #   Y  /health/ready                                                        target >= 70 % of P
 #   G  sign-ins per second                                 target >= 90 % of cores / hash time
-#   read p99 beside sign-ins (alternating rounds with idle ones, pooled)   target < 2 x idle p99
+#   read p99 beside sign-ins (3 rounds alternating with idle ones, pooled)  target < 2 x idle p99
 #   RSS at start, after 100 sign-ins (< 64 MiB), under 1,000 connections (< 100 MiB, 0 errors)
 # Then, unless PERF_SCALE=0, the scale stage (scripts/perf-scale.sh). Prints figures; asserts
 # nothing. Usage: scripts/perf.sh   (PERF_SECONDS per load, default 10)
@@ -103,11 +103,10 @@ end
 EOF
 export PERF_WORK="$WORK"
 
-# wrk LABEL CONNECTIONS MODE URL [PACE_MS]: prints "LABEL rate p99_ms errors" (for
-# RUN_SECONDS, default SECONDS_EACH)
+# wrk LABEL CONNECTIONS MODE URL [PACE_MS]: prints "LABEL rate p99_ms errors"
 run_wrk() {
   local label=$1 conns=$2 mode=$3 url=$4 pace=${5:-0} out
-  out=$(PERF_MODE=$mode PERF_PACE_MS=$pace wrk -t2 -c"$conns" -d"${RUN_SECONDS:-$SECONDS_EACH}s" --latency \
+  out=$(PERF_MODE=$mode PERF_PACE_MS=$pace wrk -t2 -c"$conns" -d"${SECONDS_EACH}s" --latency \
     -s "$WORK/rotate.lua" "$url")
   echo "$out" > "$WORK/wrk-$label.txt"
   local rate p99 errors
@@ -212,17 +211,16 @@ EMAIL_RATE=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv
 read -r _ Y _ Y_ERR < <(run_wrk ready 32 get "$BASE/health/ready")
 
 # G and the read latency: reads paced (4 connections, 10 ms apart) alone, then beside sign-ins,
-# in 5 alternating rounds of half a load each, so that both see the same moments of a shared
-# machine; their latencies are pooled per side. G is the sign-ins' mean rate over the rounds.
-P99_ERR=0 G_ERR=0
-for round in 1 2 3 4 5; do
-  PERF_HIST="$WORK/read-idle.hist" RUN_SECONDS=$(( (SECONDS_EACH + 1) / 2 )) \
-    run_wrk read-idle-$round 4 get "$BASE/api/v1/applications?limit=20" 10 > /dev/null
-  RUN_SECONDS=$(( (SECONDS_EACH + 1) / 2 )) \
-    run_wrk sign-in-$round 16 sign-in "$BASE/api/v1/sessions" >> "$WORK/g.txt" &
+# in 3 alternating rounds, so that both sides see the same moments of a shared machine; their
+# latencies are pooled per side. A pause before each idle round lets what the sign-ins left behind
+# (autovacuum of their rows) settle. G is the sign-ins' mean rate over the rounds.
+P99_ERR=0
+for round in 1 2 3; do
+  [ "$round" = 1 ] || sleep 2
+  PERF_HIST="$WORK/read-idle.hist" run_wrk read-idle-$round 4 get "$BASE/api/v1/applications?limit=20" 10 > /dev/null
+  run_wrk sign-in-$round 16 sign-in "$BASE/api/v1/sessions" >> "$WORK/g.txt" &
   G_JOB=$!
-  read -r _ _ _ errors < <(PERF_HIST="$WORK/read-loaded.hist" RUN_SECONDS=$(( (SECONDS_EACH + 1) / 2 )) \
-    run_wrk read-loaded-$round 4 get "$BASE/api/v1/applications?limit=20" 10)
+  read -r _ _ _ errors < <(PERF_HIST="$WORK/read-loaded.hist" run_wrk read-loaded-$round 4 get "$BASE/api/v1/applications?limit=20" 10)
   P99_ERR=$((P99_ERR + errors))
   wait $G_JOB
 done

@@ -230,8 +230,8 @@ pub struct AuthSettings {
     pub hash_cost: HashCost,
     /// Password hashes computed at once (each takes `hash_cost.memory_kib` of memory).
     pub hash_max_concurrent: usize,
-    /// A cgroup directory, made by the deployment with a low CPU weight, that the hashing threads
-    /// join at start. See `PasswordHasher::place_threads_in_cgroup`.
+    /// A cgroup directory, made by the deployment idle-class (or with the lowest CPU weight), that
+    /// the hashing threads join at start. See `PasswordHasher::place_threads_in_cgroup`.
     #[serde(default)]
     pub hash_cgroup: Option<std::path::PathBuf>,
 }

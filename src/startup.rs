@@ -63,7 +63,7 @@ impl ApiServer {
         refuse_an_audit_log_it_could_rewrite(&pool, settings.profile).await?;
         let mailer = Mailer::from_settings(&settings.email)?;
         // By default one hashing thread per core: they run at the lowest priority (and, given
-        // `auth.hash_cgroup`, in a low-weight group), so sign-ins mostly use what requests leave.
+        // `auth.hash_cgroup`, in an idle-class group), so sign-ins mostly use what requests leave.
         let hash_threads = match settings.auth.hash_max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

@@ -1,7 +1,7 @@
 //! argon2id password hashing on a few dedicated threads, so a burst of sign-ins never stalls the
 //! async workers. The threads run at the lowest priority (nice 19, short slices), and can be
-//! placed in a low-weight cgroup of their own (`auth.hash_cgroup`): hashing may use every core the
-//! requests leave idle, and yields to them. Each thread's ~19 MiB of
+//! placed in an idle-class cgroup of their own (`auth.hash_cgroup`): hashing may use every core
+//! the requests leave idle, and yields to them. Each thread's ~19 MiB of
 //! working memory is reused while a queue of hashes lasts, and handed back to the system
 //! (`malloc_trim`) once the queue is empty, so memory does not grow with sign-ins.
 
@@ -47,11 +47,13 @@ impl PasswordHasher {
         })
     }
 
-    /// Moves the hashing threads into the cgroup at `dir`, which the deployment made with a low
-    /// CPU weight (cgroup v1: its `tasks`; v2: `cgroup.threads` of a threaded cgroup). Why: where
-    /// the kernel schedules by group (autogrouped sessions, each PostgreSQL backend its own, or
-    /// containers), a thread's nice value only ranks it within the service's own group; a group
-    /// of its own is what makes hashing yield to the database and the requests as well.
+    /// Moves the hashing threads into the cgroup at `dir`, which the deployment made idle-class
+    /// (`cpu.idle` 1), or else with the lowest CPU weight (cgroup v1: its `tasks`; v2:
+    /// `cgroup.threads` of a threaded cgroup). Why: where the kernel schedules by group
+    /// (autogrouped sessions, each PostgreSQL backend its own, or containers), a thread's nice
+    /// value only ranks it within the service's own group; a group of its own is what makes
+    /// hashing yield to the database and the requests as well. An idle-class group yields at
+    /// once: a waking request or backend takes its core without waiting for a slice to end.
     pub fn place_threads_in_cgroup(&self, dir: &std::path::Path) -> anyhow::Result<()> {
         use std::io::Write as _;
         let file = ["cgroup.threads", "tasks"]
