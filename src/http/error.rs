@@ -322,6 +322,17 @@ impl From<crate::use_cases::Error> for ApiError {
             Error::PasswordChanged => ApiError::Unauthorized(
                 "the password changed while this request was under way: sign in again",
             ),
+            Error::RateLimited(wait) => ApiError::RateLimited {
+                retry_after_secs: crate::auth::throttle::retry_after_secs(wait),
+            },
+            Error::WrongCredentials => {
+                ApiError::Unauthorized("the email address or password is not right")
+            }
+            Error::EmailNotVerified => ApiError::Forbidden {
+                code: "email-not-verified",
+                detail: "confirm your email address first: follow the link we emailed you".into(),
+            },
+            Error::DatabaseBusy(e) => e.into(),
             Error::Database(e) => e.into(),
             Error::Other(e) => ApiError::Internal(e),
         }
@@ -437,6 +448,28 @@ mod tests {
         let text = body.to_string();
         assert!(!text.contains("SELECT"), "{text}");
         assert!(!text.contains("example.com"), "{text}");
+    }
+
+    #[actix_web::test]
+    async fn sign_in_failures_get_their_own_answers() {
+        use crate::use_cases::Error;
+        let wait = std::time::Duration::from_millis(1_500);
+        let limited = ApiError::from(Error::RateLimited(wait)).error_response();
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers().get(header::RETRY_AFTER).unwrap(), "2");
+        let busy = Error::DatabaseBusy(crate::db::PoolError::Timeout(
+            deadpool::managed::TimeoutType::Wait,
+        ));
+        let cases = [
+            (Error::WrongCredentials, 401, "unauthorized"),
+            (Error::EmailNotVerified, 403, "email-not-verified"),
+            (busy, 503, "service-unavailable"),
+        ];
+        for (failure, status, code) in cases {
+            let (got_status, _, body) = render(failure.into()).await;
+            assert_eq!(got_status.as_u16(), status);
+            assert_eq!(body["type"], format!("{PROBLEM_TYPE_BASE}{code}"));
+        }
     }
 
     #[actix_web::test]

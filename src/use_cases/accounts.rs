@@ -8,6 +8,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use super::Error;
 use crate::db::ids::{AccountId, SessionId};
 
+use crate::auth::password::{PasswordHasher, Verified};
+use crate::auth::throttle::{Backoff, ThrottleKeys};
 use crate::auth::tokens::OpaqueToken;
 use crate::configuration::AppSettings;
 use crate::db::accounts::Account;
@@ -547,21 +549,137 @@ pub async fn revoke_session(
     .await
 }
 
+/// A sign-in as its caller gives it.
+pub struct SignInAttempt<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    /// What the caller's session list will call it (from its User-Agent).
+    pub device: &'a str,
+    pub request_id: Option<String>,
+}
+
+/// What limits sign-ins to an address: failures in a row lock it for a while (`auth::throttle`).
+pub struct SignInBackoff<'a> {
+    pub keys: &'a ThrottleKeys,
+    pub rule: Backoff,
+    /// `rule.schedule()`, worked out once.
+    pub locks: &'a [std::time::Duration],
+}
+
+/// A session just opened, with its first refresh token.
+pub struct OpenedSession {
+    pub account: AccountId,
+    pub session: SessionId,
+    pub role: Role,
+    pub refresh_token: OpaqueToken,
+}
+
+/// Signs in. A wrong email and a wrong password cost the same hash and fail the same
+/// (`WrongCredentials`); `EmailNotVerified` comes only after the right password. Each attempt
+/// counts against its address before the password is checked (in the database, so parallel
+/// guesses on every instance all count), and the right password clears the count.
+pub async fn sign_in(
+    pool: &DbPool,
+    hasher: &PasswordHasher,
+    backoff: &SignInBackoff<'_>,
+    refresh_token_ttl: Duration,
+    attempt: SignInAttempt<'_>,
+) -> Result<OpenedSession, Error> {
+    // No longer address can exist; capping the key keeps the back-off rows small under a flood.
+    let email: String = attempt
+        .email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(EmailAddress::MAX_CHARS + 1)
+        .collect();
+    let address_key = backoff.keys.address(&email);
+    let account = {
+        // The count travels with the account lookup, in one round trip.
+        let conn = pool.get().await?;
+        let (locked, account) = futures_util::future::try_join(
+            throttles::begin_sign_in_attempt(
+                &conn,
+                &address_key,
+                backoff.rule.free_failures,
+                backoff.locks,
+                backoff.rule.max,
+            ),
+            accounts::find_by_email(&conn, &email),
+        )
+        .await?;
+        if let Some(wait) = locked {
+            return Err(Error::RateLimited(wait));
+        }
+        account
+    };
+    // No connection is held while waiting for the hasher: a burst of sign-ins must not drain the
+    // pool that every other request needs. Without an account, a dummy hash is checked instead:
+    // the same work either way.
+    let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
+    let verified = hasher.verify(attempt.password, stored).await?;
+    let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
+        return Err(Error::WrongCredentials);
+    };
+    let mut conn = pool.get().await?;
+    // The session may only be written for the password checked here, if it is still current.
+    let mut checked_hash = account.password_hash.clone().unwrap_or_default();
+    if let Verified::YesRehashed(new_hash) = &verified
+        && accounts::rehash_password(&mut conn, account.id, &checked_hash, new_hash).await?
+    {
+        checked_hash = new_hash.clone();
+    }
+    if account.email_verified_at.is_none() {
+        // The password was right: the address's failures are cleared all the same.
+        throttles::clear_sign_in_failures(&conn, &address_key).await?;
+        return Err(Error::EmailNotVerified);
+    }
+    let refresh_token = OpaqueToken::generate();
+    let actor = Actor {
+        id: Some(account.id),
+        role: account.role.as_str(),
+        request_id: attempt.request_id,
+    };
+    let opened = open_session(
+        &mut conn,
+        &actor,
+        &account,
+        &checked_hash,
+        attempt.device,
+        Utc::now() + refresh_token_ttl,
+        &refresh_token.digest(),
+        &address_key,
+    )
+    .await;
+    match opened {
+        Ok(session) => Ok(OpenedSession {
+            account: account.id,
+            session,
+            role: account.role,
+            refresh_token,
+        }),
+        // Reset or erased while the password was being checked: as if it were wrong.
+        Err(Error::PasswordChanged | Error::Erased) => Err(Error::WrongCredentials),
+        Err(other) => Err(other),
+    }
+}
+
 /// Opens a session for a password just checked against `password_hash`, unless the account was
 /// erased or its password changed meanwhile; writes its audit row and clears the address's failed
 /// sign-ins (`backoff_key`). One transaction, whose statements all travel in one round trip: each
 /// is sent before the previous one's answer is read, and a refusal rolls them all back.
 #[allow(clippy::too_many_arguments)]
-pub async fn open_session(
+async fn open_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: AccountId,
+    account: &Account,
     password_hash: &str,
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
     backoff_key: &[u8],
 ) -> Result<SessionId, Error> {
+    let account = account.id;
     conn.transaction(async move |conn| {
         let conn = &*conn;
         let id = SessionId(uuid::Uuid::new_v4());

@@ -58,6 +58,18 @@ pub enum Error {
     /// File storage could not be reached or failed.
     #[error("file storage is unavailable")]
     StorageUnavailable(#[source] anyhow::Error),
+    /// Too many attempts for this address: it may try again after this long.
+    #[error("too many attempts")]
+    RateLimited(std::time::Duration),
+    /// The email address or the password is not right; the caller is not told which.
+    #[error("the email address or password is not right")]
+    WrongCredentials,
+    /// The password was right, but the email address is not confirmed yet.
+    #[error("the email address is not confirmed yet")]
+    EmailNotVerified,
+    /// No database connection came free in time.
+    #[error("the database is busy")]
+    DatabaseBusy(#[from] crate::db::PoolError),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]

@@ -77,7 +77,7 @@ pub async fn start(
     } = paying;
     let request_hash = Sha256::digest(format!("payment\n{id}")).to_vec();
     let (application, description) = {
-        let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+        let mut conn = pool.get().await?;
         let application = own(&mut conn, account, id).await?;
         if let Some(key) = key
             && let Some(stored) =
@@ -108,7 +108,7 @@ pub async fn start(
         .await?;
     // What the provider was asked to take is what is recorded.
     let asked_pence = application.fee_pence;
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     conn.transaction(async move |conn| {
         if !accounts::lock_active(conn, account).await? {
             return Err(Error::NotFound);
@@ -211,7 +211,7 @@ pub async fn list(
     account: AccountId,
     id: ApplicationId,
 ) -> Result<Vec<(Payment, Vec<Refund>)>, Error> {
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     own(&mut conn, account, id).await?;
     let payments = store::for_application(&mut conn, id).await?;
     drop(conn);
@@ -228,7 +228,7 @@ pub async fn list(
             }
         }
     }
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     let mut listed = Vec::new();
     for payment in store::for_application(&mut conn, id).await? {
         let refunds = store::refunds_of(&mut conn, payment.id).await?;
@@ -247,7 +247,7 @@ pub async fn record(
     provider_payment_id: &str,
     reported: PaymentState,
 ) -> Result<Option<Payment>, Error> {
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     conn.transaction(async move |conn| {
         let Some(found) = store::find_by_provider_id(conn, provider, provider_payment_id).await?
         else {
@@ -362,7 +362,7 @@ pub async fn refund(
     amount_pence: i32,
     reason: &str,
 ) -> Result<RefundOutcome, Error> {
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     let owed = conn
         .transaction(async |conn| {
             let (application, _) = lock_application(conn, id).await?;
@@ -412,7 +412,7 @@ pub async fn submit_refund(
     provider: &PaymentProvider,
     id: Uuid,
 ) -> Result<Option<Refund>, Error> {
-    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+    let mut conn = pool.get().await?;
     conn.transaction(async move |conn| {
         // The account and the application first (the lock order of `db::accounts`: an erasure
         // waiting for the account never holds this refund), then the refund itself.

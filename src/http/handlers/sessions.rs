@@ -6,14 +6,11 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::password::Verified;
-use crate::auth::throttle::retry_after_secs;
 use crate::auth::tokens::{self, OpaqueToken};
-use crate::db::audit::Actor;
 use crate::db::ids::{AccountId, SessionId};
+use crate::db::sessions;
 use crate::db::sessions::Rotation;
-use crate::db::{accounts, sessions, throttles};
-use crate::domain::account::{EmailAddress, Role};
+use crate::domain::account::Role;
 use crate::http::ApiError;
 use crate::http::auth::{Authenticated, request_id};
 use crate::http::error::Problem;
@@ -21,6 +18,7 @@ use crate::http::extract::Json;
 use crate::http::schemas;
 use crate::http::throttle::{SignIn, limited};
 use crate::state::AppState;
+use crate::use_cases::accounts::{self, SignInAttempt, SignInBackoff};
 use actix_web::middleware::from_fn;
 
 #[derive(Deserialize, ToSchema)]
@@ -54,9 +52,6 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-const WRONG_CREDENTIALS: ApiError =
-    ApiError::Unauthorized("the email address or password is not right");
-
 /// Signs in. A wrong email and a wrong password get the same 401 in about the same time;
 /// 403 `email-not-verified` comes only after a correct password.
 #[utoipa::path(
@@ -75,92 +70,28 @@ pub async fn sign_in(
     req: HttpRequest,
     Json(body): Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // No longer address can exist; capping the key keeps the back-off map small under a flood.
-    let key: String = body
-        .email
-        .trim()
-        .to_lowercase()
-        .chars()
-        .take(EmailAddress::MAX_CHARS + 1)
-        .collect();
-    // Counted as a failure before the slow check, so parallel guesses all count (on every
-    // instance: the count is in the database, sent with the account lookup in one round trip);
-    // a success clears it.
-    let backoff = state.throttles.failed_sign_ins;
-    let address_key = state.throttles.keys.address(&key);
-    let account = {
-        let conn = state.pool.get().await?;
-        let (locked, account) = futures_util::future::try_join(
-            throttles::begin_sign_in_attempt(
-                &conn,
-                &address_key,
-                backoff.free_failures,
-                &state.throttles.failed_sign_in_locks,
-                backoff.max,
-            ),
-            accounts::find_by_email(&conn, &key),
-        )
-        .await?;
-        if let Some(wait) = locked {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: retry_after_secs(wait),
-            });
-        }
-        account
+    let throttles = &state.throttles;
+    let backoff = SignInBackoff {
+        keys: &throttles.keys,
+        rule: throttles.failed_sign_ins,
+        locks: &throttles.failed_sign_in_locks,
     };
-    // No connection is held while waiting for the hasher: a burst of sign-ins must not drain the
-    // pool that every other request needs.
-    // Verified against a dummy hash when there is no account: the same work either way.
-    let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let verified = state.hasher.verify(&body.password, stored).await?;
-    let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
-        return Err(WRONG_CREDENTIALS);
-    };
-    let mut conn = state.pool.get().await?;
-    // The session may only be written for the password checked here, if it is still current.
-    let mut checked_hash = account.password_hash.clone().unwrap_or_default();
-    if let Verified::YesRehashed(new_hash) = &verified
-        && accounts::rehash_password(&mut conn, account.id, &checked_hash, new_hash).await?
-    {
-        checked_hash = new_hash.clone();
-    }
-    if account.email_verified_at.is_none() {
-        // The password was right: the address's failures are cleared all the same.
-        throttles::clear_sign_in_failures(&conn, &address_key).await?;
-        return Err(ApiError::Forbidden {
-            code: "email-not-verified",
-            detail: "confirm your email address first: follow the link we emailed you".into(),
-        });
-    }
-    let role = account.role;
-    let refresh_token = OpaqueToken::generate();
-    let expires_at = Utc::now() + Duration::days(state.settings.auth.refresh_token_ttl_days);
-    let device = device_label(&req);
-    let actor = Actor {
-        id: Some(account.id),
-        role: role.as_str(),
+    let attempt = SignInAttempt {
+        email: &body.email,
+        password: &body.password,
+        device: &device_label(&req),
         request_id: request_id(&req),
     };
-    let digest = refresh_token.digest();
-    let session_id = crate::use_cases::accounts::open_session(
-        &mut conn,
-        &actor,
-        account.id,
-        &checked_hash,
-        &device,
-        expires_at,
-        &digest,
-        &address_key,
+    let refresh_ttl = Duration::days(state.settings.auth.refresh_token_ttl_days);
+    let opened =
+        accounts::sign_in(&state.pool, &state.hasher, &backoff, refresh_ttl, attempt).await?;
+    token_pair(
+        &state,
+        opened.account,
+        opened.session,
+        opened.role,
+        opened.refresh_token,
     )
-    .await
-    .map_err(|failure| match failure {
-        // Reset or erased while the password was being checked: as if it were wrong.
-        crate::use_cases::Error::PasswordChanged | crate::use_cases::Error::Erased => {
-            WRONG_CREDENTIALS
-        }
-        other => other.into(),
-    })?;
-    token_pair(&state, account.id, session_id, role, refresh_token)
 }
 
 /// Exchanges a refresh token for a new pair. Presenting a spent one revokes that whole session.
