@@ -643,7 +643,7 @@ pub async fn sign_in(
     let opened = open_session(
         &mut conn,
         &actor,
-        &account,
+        account.id,
         &checked_hash,
         attempt.device,
         Utc::now() + refresh_token_ttl,
@@ -672,14 +672,13 @@ pub async fn sign_in(
 async fn open_session(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    account: &Account,
+    account: AccountId,
     password_hash: &str,
     device: &str,
     expires_at: chrono::DateTime<Utc>,
     refresh_digest: &[u8],
     backoff_key: &[u8],
 ) -> Result<SessionId, Error> {
-    let account = account.id;
     conn.transaction(async move |conn| {
         let conn = &*conn;
         let id = SessionId(uuid::Uuid::new_v4());
@@ -697,11 +696,8 @@ async fn open_session(
             throttles::clear_sign_in_failures(conn, backoff_key),
         )
         .await?;
-        match stored {
-            None => Err(Error::Erased),
-            Some(stored) if stored.as_deref() == Some(password_hash) => Ok(id),
-            Some(_) => Err(Error::PasswordChanged),
-        }
+        still_the_password(stored, password_hash)?;
+        Ok(id)
     })
     .await
 }
@@ -727,7 +723,14 @@ async fn lock_with_password(
     account: AccountId,
     checked: &str,
 ) -> Result<(), Error> {
-    match accounts::lock_returning_password(conn, account).await? {
+    let stored = accounts::lock_returning_password(conn, account).await?;
+    still_the_password(stored, checked)
+}
+
+/// Whether `stored` (from `accounts::lock_returning_password`) is still the password hash
+/// `checked`: not if the account was erased, or its password changed, meanwhile.
+fn still_the_password(stored: Option<Option<String>>, checked: &str) -> Result<(), Error> {
+    match stored {
         None => Err(Error::Erased),
         Some(stored) if stored.as_deref() == Some(checked) => Ok(()),
         Some(_) => Err(Error::PasswordChanged),
