@@ -32,11 +32,11 @@ if [ -n "${CONTRACT_BIN:-}" ]; then
 elif [ "${CONTRACT_PROFILE:-release}" = dev ]; then
   log "cargo build --bin mynorfolk"
   cargo build --bin mynorfolk
-  BIN=target/debug/mynorfolk
+  BIN=${CARGO_TARGET_DIR:-target}/debug/mynorfolk
 else
   log "cargo build --release --bin mynorfolk"
   cargo build --release --bin mynorfolk
-  BIN=target/release/mynorfolk
+  BIN=${CARGO_TARGET_DIR:-target}/release/mynorfolk
 fi
 [ -x "$BIN" ] || die "no executable at $BIN"
 BIN=$(realpath "$BIN")
