@@ -332,7 +332,7 @@ impl From<crate::use_cases::Error> for ApiError {
                 code: "email-not-verified",
                 detail: "confirm your email address first: follow the link we emailed you".into(),
             },
-            Error::DatabaseBusy(e) => e.into(),
+            Error::DatabaseUnavailable(e) => e.into(),
             Error::Database(e) => e.into(),
             Error::Other(e) => ApiError::Internal(e),
         }
@@ -457,7 +457,7 @@ mod tests {
         let limited = ApiError::from(Error::RateLimited(wait)).error_response();
         assert_eq!(limited.status(), 429);
         assert_eq!(limited.headers().get(header::RETRY_AFTER).unwrap(), "2");
-        let busy = Error::DatabaseBusy(crate::db::PoolError::Timeout(
+        let busy = Error::DatabaseUnavailable(crate::db::PoolError::Timeout(
             deadpool::managed::TimeoutType::Wait,
         ));
         let cases = [

@@ -67,9 +67,10 @@ pub enum Error {
     /// The password was right, but the email address is not confirmed yet.
     #[error("the email address is not confirmed yet")]
     EmailNotVerified,
-    /// No database connection came free in time.
-    #[error("the database is busy")]
-    DatabaseBusy(#[from] crate::db::PoolError),
+    /// No database connection could be had: none came free in time, or the database could not be
+    /// reached.
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(#[from] crate::db::PoolError),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]

@@ -446,6 +446,57 @@ async fn a_right_password_clears_the_address_failures_whether_or_not_it_is_verif
     }
 }
 
+/// A statement failing inside the pipelined session opening (here the account lock, held by
+/// another connection until the statement timeout) fails that sign-in cleanly and rolls back the
+/// rest; the pooled connections it ran on serve the next sign-ins.
+#[tokio::test]
+async fn a_sign_in_whose_session_statements_fail_leaves_its_connections_fit_for_use() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app_with(|s| {
+        s.database.statement_timeout_ms = 300;
+        s.database.pool_max_size = 2;
+        s.limits.failed_sign_ins_before_backoff = 100;
+    })
+    .await;
+    let resident = app.verified_resident("sian@example.org").await;
+    let account = app.claims(&resident.access_token).sub;
+    let sessions_before = app.count("sessions").await;
+    let lock = format!("hashtextextended('{account}', 0)");
+    let mut holder = app.db().await;
+    holder
+        .batch_execute(&format!("SELECT pg_advisory_lock({lock})"))
+        .await
+        .unwrap();
+    let refused =
+        futures_util::future::join_all((0..4).map(|_| app.sign_in("sian@example.org", PASSWORD)))
+            .await;
+    for response in refused {
+        let status = response.status().as_u16();
+        assert!(matches!(status, 500 | 503), "{status}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(content_type, "application/problem+json");
+    }
+    assert_eq!(
+        app.count("sessions").await,
+        sessions_before,
+        "nothing half-written"
+    );
+    holder
+        .batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))
+        .await
+        .unwrap();
+    let signed_in =
+        futures_util::future::join_all((0..4).map(|_| app.sign_in("sian@example.org", PASSWORD)))
+            .await;
+    for response in signed_in {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.count("sessions").await, sessions_before + 4);
+}
+
 fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }
