@@ -199,8 +199,6 @@ async fn lock(
     id: AccountId,
     exclusive: bool,
 ) -> QueryResult<Option<Account>> {
-    // Sent behind the lock in the same round trip: the server runs it once the lock is granted,
-    // as a statement of its own, so it sees whatever committed while the lock was awaited.
     let live = async {
         accounts::table
             .find(id)
@@ -210,28 +208,38 @@ async fn lock(
             .await
             .optional()
     };
-    let (_, live) = futures_util::future::try_join(take_lock(conn, id, exclusive), live).await?;
-    Ok(live)
+    behind_lock(conn, id, exclusive, live).await
 }
 
-/// Sends the account lock statement alone; callers send their statement behind it.
-async fn take_lock(conn: &AsyncPgConnection, id: AccountId, exclusive: bool) -> QueryResult<()> {
+/// Takes the account lock and runs `then` behind it in the same round trip: the server runs it
+/// once the lock is granted, as a statement of its own, so it sees whatever committed while the
+/// lock was awaited. `then` must be lazy (an `async` block), so that it is sent after the lock;
+/// the caller may send more statements behind both.
+async fn behind_lock<T>(
+    conn: &AsyncPgConnection,
+    id: AccountId,
+    exclusive: bool,
+    then: impl std::future::Future<Output = QueryResult<T>>,
+) -> QueryResult<T> {
     // The same key as `hashtextextended(id::text, 0)` in SQL: a uuid's text is its hyphenated
     // lower-case form, as Rust writes it.
     let key = hashtextextended(id.0.to_string(), 0_i64);
-    match exclusive {
-        true => {
-            diesel::select(pg_advisory_xact_lock(key).is_null())
-                .execute(&mut { conn })
-                .await
+    let locked = async {
+        match exclusive {
+            true => {
+                diesel::select(pg_advisory_xact_lock(key).is_null())
+                    .execute(&mut { conn })
+                    .await
+            }
+            false => {
+                diesel::select(pg_advisory_xact_lock_shared(key).is_null())
+                    .execute(&mut { conn })
+                    .await
+            }
         }
-        false => {
-            diesel::select(pg_advisory_xact_lock_shared(key).is_null())
-                .execute(&mut { conn })
-                .await
-        }
-    }?;
-    Ok(())
+    };
+    let (_, value) = futures_util::future::try_join(locked, then).await?;
+    Ok(value)
 }
 
 /// Takes the account lock, shared, for the rest of the caller's transaction; `false` when the
@@ -272,7 +280,7 @@ pub async fn lock_active_by_email(
 
 /// Takes the account lock (shared) and share-locks the row unless it is erased; its password
 /// hash, when it is there. The row lock makes a password change wait until the caller is done.
-/// Both statements travel in one round trip (see `lock`), and the caller may send more behind.
+/// Both statements travel in one round trip (`behind_lock`).
 pub async fn lock_returning_password(
     conn: &AsyncPgConnection,
     id: AccountId,
@@ -287,9 +295,7 @@ pub async fn lock_returning_password(
             .await
             .optional()
     };
-    let (_, password) =
-        futures_util::future::try_join(take_lock(conn, id, false), password).await?;
-    Ok(password)
+    behind_lock(conn, id, false, password).await
 }
 
 /// Replaces the password hash with a rehash of the same password, unless it changed meanwhile.
