@@ -2,8 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Bytea, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::Prepared;
+use crate::db::audit::{self, Actor};
 use crate::db::ids::{AccountId, SessionId};
 use crate::domain::account::Role;
 use crate::schema::{accounts, refresh_tokens, sessions};
@@ -28,32 +31,86 @@ impl Session {
     }
 }
 
-/// Opens session `id` with its first refresh token.
-pub async fn create(
-    conn: &AsyncPgConnection,
-    id: SessionId,
-    account_id: AccountId,
-    device: &str,
-    expires_at: DateTime<Utc>,
-    refresh_digest: &[u8],
-) -> QueryResult<()> {
-    // The id is chosen here, not by the database, so that both rows (and the caller's audit row)
-    // can be sent together in one round trip.
-    let session = diesel::insert_into(sessions::table)
-        .values((
-            sessions::id.eq(id),
-            sessions::account_id.eq(account_id),
-            sessions::device.eq(device),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(&mut { conn });
-    let refresh_token = insert_refresh_token(conn, id, refresh_digest);
-    futures_util::future::try_join(session, refresh_token).await?;
-    Ok(())
+/// A session to open for a password just checked, with what the statement writes beside it.
+pub struct Opening<'a> {
+    pub id: SessionId,
+    pub account: AccountId,
+    /// The hash the password was checked against: the session opens only while it is still the
+    /// account's password.
+    pub checked_hash: &'a str,
+    pub device: &'a str,
+    pub expires_at: DateTime<Utc>,
+    pub refresh_digest: &'a [u8],
+    /// The session's audit row (the actor signing in, and the event).
+    pub actor: &'a Actor,
+    pub event: audit::Event<'a>,
+    /// The address whose failed sign-ins a success clears (`throttles`).
+    pub backoff_key: &'a [u8],
+}
+
+#[derive(QueryableByName)]
+struct Opened {
+    #[diesel(sql_type = Bool)]
+    opened: bool,
+}
+
+/// Opens a session with its first refresh token and audit row, and clears the address's failed
+/// sign-ins, unless the account was erased or its password changed since it was checked: then
+/// nothing is written and the answer is `false`. One statement, its own transaction: a sign-in
+/// is frequent and, beside its hash, was mostly the database's per-statement work.
+///
+/// The account lock (shared, as `accounts::lock_active` takes it) comes before the row's share
+/// lock, in the lock order of `db::accounts`. A reset or erasure that commits first is seen
+/// although the statement's snapshot is older: a locked row that changed is checked again as it
+/// now is (PostgreSQL's read-committed re-check). One that comes later waits for this commit and
+/// then revokes the session like any other. The commit does not wait for the disk
+/// (`synchronous_commit` off for this transaction): a crash could lose the last moment's
+/// sign-ins, whose holders sign in again, never half of one; any later ordinary commit writes it
+/// to disk first, so nothing durable can refer to a session that was lost.
+pub async fn open_for_password(
+    conn: &mut AsyncPgConnection,
+    new: Opening<'_>,
+) -> QueryResult<bool> {
+    let result: Opened = Prepared::sql(
+        "WITH unhurried AS (SELECT set_config('synchronous_commit', 'off', true)), \
+         held AS (SELECT pg_advisory_xact_lock_shared(hashtextextended($2::text, 0)) FROM unhurried), \
+         account AS (SELECT a.id FROM accounts a, held \
+             WHERE a.id = $2 AND a.erased_at IS NULL AND a.password_hash = $3 FOR SHARE OF a), \
+         session AS (INSERT INTO sessions (id, account_id, device, expires_at) \
+             SELECT $1, id, $4, $5 FROM account RETURNING id), \
+         refresh AS (INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $6 FROM session), \
+         audit AS (INSERT INTO audit_events \
+             (actor_id, actor_role, action, target_type, target_id, subject_id, reason, request_id) \
+             SELECT $7, $8, $9, $10, $11, $12, $13, $14 FROM session), \
+         cleared AS (DELETE FROM sign_in_backoff WHERE address_key = $15 AND EXISTS (SELECT FROM session)) \
+         SELECT EXISTS (SELECT FROM session) AS opened",
+        |query| {
+            let event = &new.event;
+            query
+                .bind::<SqlUuid, _>(new.id)
+                .bind::<SqlUuid, _>(new.account)
+                .bind::<Text, _>(new.checked_hash)
+                .bind::<Text, _>(new.device)
+                .bind::<Timestamptz, _>(new.expires_at)
+                .bind::<Bytea, _>(new.refresh_digest)
+                .bind::<Nullable<SqlUuid>, _>(new.actor.id)
+                .bind::<Text, _>(new.actor.role)
+                .bind::<Text, _>(event.action)
+                .bind::<Text, _>(event.target_type)
+                .bind::<Nullable<SqlUuid>, _>(event.target_id)
+                .bind::<Nullable<SqlUuid>, _>(event.subject_id)
+                .bind::<Nullable<Text>, _>(event.reason)
+                .bind::<Nullable<Text>, _>(new.actor.request_id.as_deref())
+                .bind::<Bytea, _>(new.backoff_key)
+        },
+    )
+    .get_result(conn)
+    .await?;
+    Ok(result.opened)
 }
 
 async fn insert_refresh_token(
-    conn: &AsyncPgConnection,
+    conn: &mut AsyncPgConnection,
     session: SessionId,
     digest: &[u8],
 ) -> QueryResult<()> {
@@ -62,26 +119,10 @@ async fn insert_refresh_token(
             refresh_tokens::session_id.eq(session),
             refresh_tokens::token_hash.eq(digest),
         ))
-        .execute(&mut { conn })
+        .execute(conn)
         .await?;
     Ok(())
 }
-
-/// Lets the current transaction's commit return before its WAL is on disk (PostgreSQL's
-/// `synchronous_commit = off`, for this transaction only), for a sign-in's new session: a crash
-/// could lose the last fraction of a second of sign-ins (whose holders then sign in again), never
-/// leave half of one, and any later ordinary commit — a revocation, an audited read — writes it to
-/// disk first, so nothing durable can refer to a session that was lost. The disk wait was a large
-/// part of a sign-in's cost besides the hash.
-pub async fn commit_without_waiting_for_the_disk(conn: &AsyncPgConnection) -> QueryResult<()> {
-    // `set_config(…, true)` is `SET LOCAL` as a typed statement, so it can share a round trip.
-    diesel::select(set_config("synchronous_commit", "off", true))
-        .execute(&mut { conn })
-        .await?;
-    Ok(())
-}
-
-diesel::define_sql_function!(fn set_config(name: diesel::sql_types::Text, value: diesel::sql_types::Text, is_local: diesel::sql_types::Bool) -> diesel::sql_types::Text);
 
 /// A session found live by the per-request check, with who its account is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -635,71 +635,41 @@ pub async fn sign_in(
         return Err(Error::EmailNotVerified);
     }
     let refresh_token = OpaqueToken::generate();
+    let session = SessionId(uuid::Uuid::new_v4());
     let actor = Actor {
         id: Some(account.id),
         role: account.role.as_str(),
         request_id: attempt.request_id,
     };
-    let opened = open_session(
+    let opened = sessions::open_for_password(
         &mut conn,
-        &actor,
-        account.id,
-        &checked_hash,
-        attempt.device,
-        Utc::now() + refresh_token_ttl,
-        &refresh_token.digest(),
-        &address_key,
+        sessions::Opening {
+            id: session,
+            account: account.id,
+            checked_hash: &checked_hash,
+            device: attempt.device,
+            expires_at: Utc::now() + refresh_token_ttl,
+            refresh_digest: &refresh_token.digest(),
+            actor: &actor,
+            event: audit::Event {
+                target_type: "session",
+                target_id: Some(session.0),
+                ..audit::about_account("session.created", account.id)
+            },
+            backoff_key: &address_key,
+        },
     )
-    .await;
+    .await?;
+    // Not opened: reset or erased while the password was being checked, as if it were wrong.
     match opened {
-        Ok(session) => Ok(OpenedSession {
+        true => Ok(OpenedSession {
             account: account.id,
             session,
             role: account.role,
             refresh_token,
         }),
-        // Reset or erased while the password was being checked: as if it were wrong.
-        Err(Error::PasswordChanged | Error::Erased) => Err(Error::WrongCredentials),
-        Err(other) => Err(other),
+        false => Err(Error::WrongCredentials),
     }
-}
-
-/// Opens a session for a password just checked against `password_hash`, unless the account was
-/// erased or its password changed meanwhile; writes its audit row and clears the address's failed
-/// sign-ins (`backoff_key`). One transaction, whose statements all travel in one round trip: each
-/// is sent before the previous one's answer is read, and a refusal rolls them all back.
-#[allow(clippy::too_many_arguments)]
-async fn open_session(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    account: AccountId,
-    password_hash: &str,
-    device: &str,
-    expires_at: chrono::DateTime<Utc>,
-    refresh_digest: &[u8],
-    backoff_key: &[u8],
-) -> Result<SessionId, Error> {
-    conn.transaction(async move |conn| {
-        let conn = &*conn;
-        let id = SessionId(uuid::Uuid::new_v4());
-        let event = audit::Event {
-            target_type: "session",
-            target_id: Some(id.0),
-            ..audit::about_account("session.created", account)
-        };
-        // Sent in this order: the writes go behind the lock, so they run once it is granted.
-        let (_, stored, (), (), ()) = futures_util::future::try_join5(
-            sessions::commit_without_waiting_for_the_disk(conn),
-            accounts::lock_returning_password(conn, account),
-            sessions::create(conn, id, account, device, expires_at, refresh_digest),
-            audit::record(conn, actor, event),
-            throttles::clear_sign_in_failures(conn, backoff_key),
-        )
-        .await?;
-        still_the_password(stored, password_hash)?;
-        Ok(id)
-    })
-    .await
 }
 
 /// Takes the lock of the account a token was issued to before the token itself is spent (the
