@@ -1,7 +1,9 @@
 //! The cost of one argon2id hash with the configured parameters: on one thread alone
 //! (`ms_per_hash`), and with every core hashing at once (`ms_per_hash_all_cores`: argon2 is
 //! memory-bound, so parallel hashes slow each other down). `scripts/perf.sh` divides the cores by
-//! these to get the sign-in ceiling. Run: `cargo bench --bench hash_time`. Asserts nothing.
+//! these to get the sign-in ceiling, timing it again beside each round of sign-ins with fewer
+//! samples (`HASH_TIME_SAMPLES`, default 50). Run: `cargo bench --bench hash_time`. Asserts
+//! nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,8 +12,6 @@ use std::time::Instant;
 use mynorfolk::auth::password::PasswordHasher;
 use mynorfolk::configuration::Settings;
 
-const SAMPLES: u32 = 50;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut vars: HashMap<String, String> = std::env::vars().collect();
@@ -19,26 +19,30 @@ async fn main() -> anyhow::Result<()> {
         .or_insert_with(|| "development".to_owned());
     let settings =
         Settings::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), &vars)?;
+    let samples: u32 = match vars.get("HASH_TIME_SAMPLES") {
+        Some(n) => n.parse()?,
+        None => 50,
+    };
     let hasher = PasswordHasher::new(settings.auth.hash_cost, 1)?;
     hasher.hash("warm the allocator up").await?;
     let started = Instant::now();
-    for _ in 0..SAMPLES {
+    for _ in 0..samples {
         hasher.hash("a long enough passphrase").await?;
     }
-    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(SAMPLES);
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(samples);
     println!("ms_per_hash {ms:.2}");
 
     let cores = std::thread::available_parallelism()?.get();
     let all = PasswordHasher::new(settings.auth.hash_cost, cores)?;
     let started = Instant::now();
-    let hashes: Vec<_> = (0..SAMPLES as usize * cores)
+    let hashes: Vec<_> = (0..samples as usize * cores)
         .map(|_| all.hash("a long enough passphrase"))
         .collect();
     for hash in futures_util::future::join_all(hashes).await {
         hash?;
     }
-    // SAMPLES hashes per core: the time one core spends on each.
-    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(SAMPLES);
+    // `samples` hashes per core: the time one core spends on each.
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(samples);
     println!("ms_per_hash_all_cores {ms:.2}");
     Ok(())
 }

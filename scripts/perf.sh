@@ -29,7 +29,6 @@ ulimit -n 20000
 cargo build --release --quiet --bin mynorfolk
 cargo bench --quiet --bench hash_time > "${PERF_DIR:-/tmp/mynorfolk-perf}.hash" 2>/dev/null
 HASH_MS=$(awk '$1 == "ms_per_hash" {print $2}' "${PERF_DIR:-/tmp/mynorfolk-perf}.hash")
-HASH_MS_ALL=$(awk '$1 == "ms_per_hash_all_cores" {print $2}' "${PERF_DIR:-/tmp/mynorfolk-perf}.hash")
 
 rm -rf "$WORK" && mkdir -p "$WORK" && chmod 755 "$WORK"
 export APP_ENV=development APP_LOG__FILTER=warn PORT
@@ -213,8 +212,11 @@ read -r _ Y _ Y_ERR < <(run_wrk ready 32 get "$BASE/health/ready")
 # G and the read latency: reads paced (4 connections, 10 ms apart) alone, then beside sign-ins,
 # in 3 alternating rounds, so that both sides see the same moments of a shared machine; their
 # latencies are pooled per side. A pause before each idle round lets what the sign-ins left behind
-# (autovacuum of their rows) settle. G is the sign-ins' mean rate over the rounds.
+# (autovacuum of their rows) settle. G is the sign-ins' mean rate over the rounds, and its ceiling
+# comes from the hash timed with every core hashing right after each round (this VM's hash time
+# moves by a fifth from one minute to the next), averaged.
 P99_ERR=0
+: > "$WORK/hash-all-cores.txt"
 for round in 1 2 3; do
   [ "$round" = 1 ] || sleep 2
   PERF_HIST="$WORK/read-idle.hist" run_wrk read-idle-$round 4 get "$BASE/api/v1/applications?limit=20" 10 > /dev/null
@@ -223,7 +225,11 @@ for round in 1 2 3; do
   read -r _ _ _ errors < <(PERF_HIST="$WORK/read-loaded.hist" run_wrk read-loaded-$round 4 get "$BASE/api/v1/applications?limit=20" 10)
   P99_ERR=$((P99_ERR + errors))
   wait $G_JOB
+  HASH_TIME_SAMPLES=20 cargo bench --quiet --bench hash_time 2>/dev/null \
+    | awk '$1 == "ms_per_hash_all_cores" {print $2}' >> "$WORK/hash-all-cores.txt"
 done
+HASH_MS_ALL=$(awk '{ms += $1} END {printf "%.2f", ms / NR}' "$WORK/hash-all-cores.txt")
+HASH_ROUNDS=$(paste -sd/ "$WORK/hash-all-cores.txt")
 G=$(awk '{rate += $2} END {print rate / NR}' "$WORK/g.txt")
 G_ERR=$(awk '{n += $4} END {print n}' "$WORK/g.txt")
 p99_of() { sort -n "$1" | awk '{v[NR] = $1; c[NR] = $2; n += $2} END {for (i = 1; i <= NR; i++) {seen += c[i]; if (seen >= 0.99 * n) {printf "%.3f", v[i] / 1000; exit}}}'; }
@@ -257,7 +263,7 @@ rows = [
     ("W  POST /api/v1/applications", f"{W:,.0f} req/s ({$W_ERR} errors)", f"{W / I:.0%} of I >= 50%", W / I >= 0.50 and $W_ERR == 0),
     ("   their receipts, delivered to files", f"{$RECEIPTS:,} emails at {$EMAIL_RATE}/s", "", None),
     ("Y  /health/ready", f"{Y:,.0f} req/s ({$Y_ERR} errors)", f"{Y / P:.0%} of P >= 70%", Y / P >= 0.70 and $Y_ERR == 0),
-    ("G  sign-ins", f"{G:,.1f}/s ({$G_ERR} err; hash {hash_ms:.1f} ms alone, {hash_ms_all:.1f} ms all cores)", f"{G / g_limit:.0%} of {g_limit:.0f}/s >= 90%", G / g_limit >= 0.90 and $G_ERR == 0),
+    ("G  sign-ins", f"{G:,.1f}/s ({$G_ERR} err; hash {hash_ms:.1f} ms alone, {hash_ms_all:.1f} ms all cores: $HASH_ROUNDS)", f"{G / g_limit:.0%} of {g_limit:.0f}/s >= 90%", G / g_limit >= 0.90 and $G_ERR == 0),
     ("   G against a hash timed alone", f"{cores * 1000 / hash_ms:.0f}/s ceiling", f"{G / (cores * 1000 / hash_ms):.0%}", None),
     ("   read p99 idle / beside sign-ins", f"{$P99_IDLE:.2f} ms / {$P99_LOADED:.2f} ms", f"{$P99_LOADED / $P99_IDLE:.2f}x < 2x", $P99_LOADED < 2 * $P99_IDLE and $P99_ERR == 0),
     ("   RSS at start", f"{$RSS_START:.1f} MiB", "", None),
