@@ -39,7 +39,10 @@ impl PasswordHasher {
     pub fn new(cost: HashCost, threads: usize) -> anyhow::Result<PasswordHasher> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        let dummy = hash_blocking(&params, &random_password())?;
+        let dummy = hash_blocking(&params, &random_password());
+        // Made on the caller's thread, which is no hashing thread: its memory goes back at once.
+        release_working_memory();
+        let dummy = dummy?;
         Ok(PasswordHasher {
             params,
             pool: HashingThreads::start(threads.max(1))?,
@@ -284,7 +287,14 @@ fn argon2_into(
     let blocks = argon2.params().block_count();
     WORKING_MEMORY.with_borrow_mut(|memory| {
         if memory.len() < blocks {
-            *memory = vec![Block::new(); blocks];
+            // Not `vec!`, which aborts the process when the memory cannot be had (a stored hash
+            // asking for far more than ours): that is an error, as in the crate's own hashing.
+            let mut fresh = Vec::new();
+            fresh
+                .try_reserve_exact(blocks)
+                .map_err(|_| argon2::Error::OutOfMemory)?;
+            fresh.resize(blocks, Block::new());
+            *memory = fresh;
         }
         argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
     })
