@@ -489,6 +489,45 @@ async fn a_sign_in_whose_session_statements_fail_leaves_its_connections_fit_for_
     assert_eq!(app.count("sessions").await, sessions_before + 4);
 }
 
+/// A reset or an erasure that commits while a sign-in's statement waits for the account row opens
+/// no session: the statement's snapshot is older, and the row is checked again as committed
+/// (PostgreSQL's read-committed re-check), whichever of its columns changed.
+#[tokio::test]
+async fn a_sign_in_waiting_on_a_reset_or_an_erasure_opens_no_session() {
+    use diesel_async::SimpleAsyncConnection;
+    for change in ["password_hash = password_hash || 'x'", "erased_at = now()"] {
+        let app = spawn_app().await;
+        let resident = app.verified_resident("sian@example.org").await;
+        let account = app.claims(&resident.access_token).sub;
+        let sessions_before = app.count("sessions").await;
+        let mut holder = app.db().await;
+        holder
+            .batch_execute(&format!(
+                "BEGIN; UPDATE accounts SET {change} WHERE id = '{account}'"
+            ))
+            .await
+            .unwrap();
+        let committed_once_the_sign_in_waits = async {
+            let waiting = "pg_stat_activity WHERE wait_event_type = 'Lock' \
+                           AND datname = current_database()";
+            // Bounded, so that a sign-in that does not wait fails the assertions below instead.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while app.count(waiting).await == 0 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            holder.batch_execute("COMMIT").await.unwrap();
+        };
+        let (response, ()) = tokio::join!(
+            app.sign_in("sian@example.org", PASSWORD),
+            committed_once_the_sign_in_waits
+        );
+        assert_problem(response, 401, "unauthorized").await;
+        assert_eq!(app.count("sessions").await, sessions_before, "{change}");
+    }
+}
+
 fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }
