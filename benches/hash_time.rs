@@ -1,9 +1,9 @@
 //! The cost of one argon2id hash with the configured parameters: on one thread alone
 //! (`ms_per_hash`), and with every core hashing at once (`ms_per_hash_all_cores`: argon2 is
 //! memory-bound, so parallel hashes slow each other down). `scripts/perf.sh` divides the cores by
-//! these to get the sign-in ceiling, timing it again beside each round of sign-ins with fewer
-//! samples (`HASH_TIME_SAMPLES`, default 50). Run: `cargo bench --bench hash_time`. Asserts
-//! nothing.
+//! these to get the sign-in ceiling, and times it again at the start of each round of sign-ins
+//! with fewer samples (`HASH_TIME_SAMPLES`, default 50). Run: `cargo bench --bench hash_time`.
+//! Asserts nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
