@@ -3,8 +3,9 @@
 //! placed in an idle-class cgroup of their own (`auth.hash_cgroup`): hashing may use every core
 //! the requests leave idle, and yields to them. Each thread keeps its ~19 MiB of working memory
 //! while hashes are waiting, and hands it back to the system before it waits itself, so an idle
-//! service holds none and memory does not grow with sign-ins. Kept, the memory is neither faulted in nor cleared again for
-//! each hash: both cost time, and the clearing wrote 19 MiB through the caches the requests use.
+//! service holds none and memory does not grow with sign-ins. Kept, the memory is neither faulted
+//! in nor cleared again for each hash: both cost time, and the clearing wrote 19 MiB through the
+//! caches the requests use.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, mpsc};
@@ -178,7 +179,9 @@ impl HashingThreads {
 
 /// The next job for a hashing thread (`None` once the hashers are gone). A thread that is about
 /// to wait, for a job or for the thread already waiting for one, first hands its working memory
-/// back: an idle service holds none. The lock is held only while taking a job, never during one.
+/// back: an idle service holds none. (Finding the lock taken by a thread that is only taking a
+/// job releases it too, rarely: one more fault-in.) The lock is held only while taking a job,
+/// never during one.
 fn next_job(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
     let jobs = match jobs.try_lock() {
         Ok(jobs) => jobs,

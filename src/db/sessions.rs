@@ -56,8 +56,8 @@ struct Opened {
 
 /// Opens a session with its first refresh token and audit row, and clears the address's failed
 /// sign-ins, unless the account was erased or its password changed since it was checked: then
-/// nothing is written and the answer is `false`. One statement, its own transaction: a sign-in
-/// is frequent and, beside its hash, was mostly the database's per-statement work.
+/// nothing is written and the answer is `false`. One statement, its own transaction: no round
+/// trips for BEGIN and COMMIT, and nothing resting on the order pipelined statements go out in.
 ///
 /// The account lock (shared, as `accounts::lock_active` takes it) comes before the row's share
 /// lock, in the lock order of `db::accounts`. A reset or erasure that commits first is seen
