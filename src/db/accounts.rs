@@ -316,6 +316,20 @@ pub async fn rehash_password(
     Ok(updated == 1)
 }
 
+/// The account's password hash as it is now: none if it has none, or no longer exists.
+pub async fn current_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: AccountId,
+) -> QueryResult<Option<String>> {
+    accounts::table
+        .find(id)
+        .select(accounts::password_hash)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()
+        .map(Option::flatten)
+}
+
 /// What a one-time email token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {

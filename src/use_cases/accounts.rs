@@ -621,14 +621,15 @@ pub async fn sign_in(
     let (Some(account), Verified::Yes | Verified::YesRehashed(_)) = (account, &verified) else {
         return Err(Error::WrongCredentials);
     };
-    let mut conn = pool.get().await?;
     // The session may only be written for the password checked here, if it is still current.
-    let mut checked_hash = account.password_hash.clone().unwrap_or_default();
-    if let Verified::YesRehashed(new_hash) = &verified
-        && accounts::rehash_password(&mut conn, account.id, &checked_hash, new_hash).await?
-    {
-        checked_hash = new_hash.clone();
-    }
+    let stored = account.password_hash.clone().unwrap_or_default();
+    let checked_hash = match verified {
+        Verified::YesRehashed(rehash) => {
+            store_rehash(pool, hasher, account.id, &stored, rehash, attempt.password).await?
+        }
+        _ => stored,
+    };
+    let mut conn = pool.get().await?;
     if account.email_verified_at.is_none() {
         // The password was right: the address's failures are cleared all the same.
         throttles::clear_sign_in_failures(&conn, &address_key).await?;
@@ -669,6 +670,32 @@ pub async fn sign_in(
             refresh_token,
         }),
         false => Err(Error::WrongCredentials),
+    }
+}
+
+/// Stores `rehash` (the password just checked against `checked`, hashed with today's parameters)
+/// in its place, and answers the hash a session may now be opened for. If the hash has moved
+/// meanwhile, a parallel sign-in rehashed it first or a reset changed it: the password is checked
+/// once more against what is stored now (a second hash, only in this rare case, with no
+/// connection held), so the first is the right password it is and the second a wrong one.
+async fn store_rehash(
+    pool: &DbPool,
+    hasher: &PasswordHasher,
+    account: AccountId,
+    checked: &str,
+    rehash: String,
+    password: &str,
+) -> Result<String, Error> {
+    let now = {
+        let mut conn = pool.get().await?;
+        if accounts::rehash_password(&mut conn, account, checked, &rehash).await? {
+            return Ok(rehash);
+        }
+        accounts::current_password_hash(&mut conn, account).await?
+    };
+    match (hasher.verify(password, now.as_deref()).await?, now) {
+        (Verified::Yes | Verified::YesRehashed(_), Some(now)) => Ok(now),
+        _ => Err(Error::WrongCredentials),
     }
 }
 

@@ -809,6 +809,55 @@ async fn sign_ins_racing_a_reset_leave_no_session_for_the_old_password() {
     }
 }
 
+/// After the hashing parameters change, a sign-in rehashes the password it checked. Parallel
+/// sign-ins with the right password all open a session: one whose rehash finds the hash already
+/// rehashed by another checks the password against that hash instead of answering 401. Repeated,
+/// from the old hash each time.
+#[tokio::test]
+async fn parallel_sign_ins_while_the_password_is_rehashed_all_open_a_session() {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    use mynorfolk::schema::accounts;
+
+    let app = &spawn_app_with(|s| s.auth.hash_max_concurrent = 4).await;
+    app.verified_resident("sian@example.org").await;
+    let current = app.settings.auth.hash_cost;
+    let older = mynorfolk::configuration::HashCost {
+        memory_kib: current.memory_kib * 2,
+        ..current
+    };
+    let old_hash = mynorfolk::auth::password::PasswordHasher::new(older, 1)
+        .unwrap()
+        .hash(PASSWORD)
+        .await
+        .unwrap();
+    for round in 0..5 {
+        app.sql(&format!(
+            "UPDATE accounts SET password_hash = '{old_hash}' \
+             WHERE email_normalized = 'sian@example.org'"
+        ))
+        .await;
+        let sign_ins = (0..6).map(|_| async { app.sign_in("sian@example.org", PASSWORD).await });
+        let statuses: Vec<_> = futures_util::future::join_all(sign_ins)
+            .await
+            .iter()
+            .map(|response| response.status().as_u16())
+            .collect();
+        assert_eq!(statuses, [200; 6], "round {round}");
+        let rehashed: Option<String> = accounts::table
+            .filter(accounts::email_normalized.eq("sian@example.org"))
+            .select(accounts::password_hash)
+            .first(&mut app.db().await)
+            .await
+            .unwrap();
+        let rehashed = rehashed.unwrap();
+        assert!(
+            rehashed.contains(&format!("m={},", current.memory_kib)),
+            "round {round}: not rehashed with the current parameters: {rehashed}"
+        );
+    }
+}
+
 /// Parallel wrong guesses all count: each is counted before its (slow) password check, so of 12
 /// sent at once only the free ones and the one that locks are checked; the rest are 429. Repeated
 /// on fresh addresses.
