@@ -105,12 +105,7 @@ impl PasswordHasher {
             if !ok || !known {
                 return Ok(Verified::No);
             }
-            let same_params = Params::try_from(&parsed).is_ok_and(|p| {
-                p.m_cost() == params.m_cost()
-                    && p.t_cost() == params.t_cost()
-                    && p.p_cost() == params.p_cost()
-            }) && parsed.algorithm.as_str() == "argon2id";
-            if same_params {
+            if made_as_we_hash(&parsed, &params) {
                 Ok(Verified::Yes)
             } else {
                 Ok(Verified::YesRehashed(hash_blocking(&params, &password)?))
@@ -343,6 +338,19 @@ fn matches(password: &[u8], stored: &PasswordHash) -> bool {
     recomputed().unwrap_or(false)
 }
 
+/// Whether `stored` is what `hash_blocking` makes today: argon2id, version 0x13, these costs and
+/// the default output length. Anything else is rehashed at the next right password.
+fn made_as_we_hash(stored: &PasswordHash, params: &Params) -> bool {
+    stored.algorithm == Algorithm::Argon2id.ident()
+        && stored.version == Some(Version::V0x13.into())
+        && Params::try_from(stored).is_ok_and(|p| {
+            p.m_cost() == params.m_cost()
+                && p.t_cost() == params.t_cost()
+                && p.p_cost() == params.p_cost()
+                && p.output_len() == Some(Params::DEFAULT_OUTPUT_LEN)
+        })
+}
+
 fn random_password() -> String {
     super::tokens::OpaqueToken::generate().into_string()
 }
@@ -419,6 +427,44 @@ mod tests {
                 hasher.verify("not it", Some(&theirs)).await.unwrap(),
                 Verified::No
             );
+        }
+    }
+
+    /// Same costs, but another version, output length or variant of argon2: rehashed to ours.
+    #[tokio::test]
+    async fn other_versions_lengths_and_variants_rehash_on_success() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let costs = |output_len| {
+            Params::new(
+                CHEAP.memory_kib,
+                CHEAP.iterations,
+                CHEAP.parallelism,
+                output_len,
+            )
+            .unwrap()
+        };
+        let others = [
+            Argon2::new(Algorithm::Argon2id, Version::V0x10, costs(None)),
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, costs(Some(64))),
+            Argon2::new(Algorithm::Argon2i, Version::V0x13, costs(None)),
+        ];
+        for other in others {
+            let theirs = other
+                .hash_password_with_salt(b"correct horse battery", b"a salt of sixteen")
+                .unwrap()
+                .to_string();
+            match hasher
+                .verify("correct horse battery", Some(&theirs))
+                .await
+                .unwrap()
+            {
+                Verified::YesRehashed(new) => {
+                    assert!(new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{new}");
+                    assert_eq!(new.rsplit('$').next().unwrap().len(), 43, "{new}");
+                }
+                verified => panic!("{theirs}: expected a rehash, got {verified:?}"),
+            }
         }
     }
 
