@@ -446,9 +446,9 @@ async fn a_right_password_clears_the_address_failures_whether_or_not_it_is_verif
     }
 }
 
-/// A statement failing inside the pipelined session opening (here the account lock, held by
-/// another connection until the statement timeout) fails that sign-in cleanly and rolls back the
-/// rest; the pooled connections it ran on serve the next sign-ins.
+/// The session's one statement failing (here waiting for the account lock, held by another
+/// connection, until the statement timeout) fails that sign-in cleanly and writes nothing; the
+/// pooled connections it ran on serve the next sign-ins.
 #[tokio::test]
 async fn a_sign_in_whose_session_statements_fail_leaves_its_connections_fit_for_use() {
     use diesel_async::SimpleAsyncConnection;
@@ -487,6 +487,56 @@ async fn a_sign_in_whose_session_statements_fail_leaves_its_connections_fit_for_
         assert_eq!(response.status(), 200);
     }
     assert_eq!(app.count("sessions").await, sessions_before + 4);
+}
+
+/// The session is audited with the rest of its statement: who opened which session, on which
+/// request.
+#[tokio::test]
+async fn a_sign_in_is_audited_as_its_resident_opening_that_session() {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    use mynorfolk::schema::audit_events;
+
+    let app = spawn_app().await;
+    app.verified_resident("sian@example.org").await;
+    let response = app.sign_in("sian@example.org", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let request_id = header(&response, "x-request-id");
+    let tokens: crate::helpers::Tokens = response.json().await.unwrap();
+    let claims = app.claims(&tokens.access_token);
+    type Audited = (
+        Option<uuid::Uuid>,
+        String,
+        String,
+        Option<uuid::Uuid>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Audited> = audit_events::table
+        .filter(audit_events::action.eq("session.created"))
+        .filter(audit_events::target_id.eq(claims.sid))
+        .select((
+            audit_events::actor_id,
+            audit_events::actor_role,
+            audit_events::target_type,
+            audit_events::subject_id,
+            audit_events::reason,
+            audit_events::request_id,
+        ))
+        .load(&mut app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [(
+            Some(claims.sub),
+            "resident".to_owned(),
+            "session".to_owned(),
+            Some(claims.sub),
+            None,
+            Some(request_id),
+        )]
+    );
 }
 
 /// A reset or an erasure that commits while a sign-in's statement waits for the account row opens
