@@ -720,14 +720,7 @@ async fn lock_with_password(
     account: AccountId,
     checked: &str,
 ) -> Result<(), Error> {
-    let stored = accounts::lock_returning_password(conn, account).await?;
-    still_the_password(stored, checked)
-}
-
-/// Whether `stored` (from `accounts::lock_returning_password`) is still the password hash
-/// `checked`: not if the account was erased, or its password changed, meanwhile.
-fn still_the_password(stored: Option<Option<String>>, checked: &str) -> Result<(), Error> {
-    match stored {
+    match accounts::lock_returning_password(conn, account).await? {
         None => Err(Error::Erased),
         Some(stored) if stored.as_deref() == Some(checked) => Ok(()),
         Some(_) => Err(Error::PasswordChanged),
